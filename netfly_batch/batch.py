@@ -1,0 +1,219 @@
+"""One `netfly-batch run`: input -> ledger (what is left) -> pool -> OUT + summary."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from .client import ChatClient
+from .errors import InputError, InputFileError, ModelNotSupportedError, OutputError, RequestError
+from .ledger import Ledger, LedgerState
+from .progress import Counters, ProgressBar
+from .prompts import InvalidLine, Prompt, read_prompts
+from .providers import FreeNetfly
+from .results import Result, request_hash
+from .runner import Job, run_pool
+from .settings import ClientSettings, RetrySettings, RunSettings
+
+INTERRUPTED = {signal.SIGINT: "interrupted (SIGINT)", signal.SIGTERM: "terminated (SIGTERM)"}
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    """How a run ended: `outcome` is "finished", "stopped at --max-runtime", or a signal."""
+
+    outcome: str
+    counters: Counters
+    signal_number: int | None = None
+
+    @property
+    def finished(self) -> bool:
+        """True when every prompt got its chance (not stopped early)."""
+        return self.outcome == "finished"
+
+
+class BatchRun:
+    """Wires one run together; `await BatchRun(...).run()` returns its outcome."""
+
+    def __init__(self, settings: RunSettings, client_settings: ClientSettings,
+                 retry: RetrySettings, stderr: IO[str]) -> None:
+        self.settings = settings
+        self.client_settings = client_settings
+        self.retry = retry
+        self.stderr = stderr
+        self.counters = Counters(concurrency_limit=settings.concurrency)
+        self.ledger = Ledger(Path(settings.output_path))
+        self.stop_reason: str | None = None
+        self.signal_number: int | None = None
+        self.seen_ids: set[str] = set()
+        self._superseding = 0
+
+    async def run(self) -> RunOutcome:
+        """Do the work that is left; never raises for a failed request."""
+        check_paths(self.settings.input_path, self.settings.output_path)
+        lines = open_input(self.settings.input_path)
+        state = self.ledger.open(fresh=self.settings.fresh)
+        self.counters.torn_lines_set_aside = 1 if state.torn_bytes else 0
+        bar = ProgressBar(self._estimate_total(), self._progress_enabled(), self.stderr)
+        self._bar = bar
+        try:
+            async with ChatClient(self.client_settings, self.retry,
+                                  on_attempt=self._on_attempt) as client:
+                await self._run_pool(self._jobs(lines, state), client)
+            if self.stop_reason is None:
+                self.counters.not_in_input = sum(
+                    1 for i in (*state.ok, *state.failed) if i not in self.seen_ids)
+                if state.dropped_lines or self._superseding:
+                    self.counters.compacted_lines = self.ledger.compact()
+        finally:
+            bar.close()
+            self.ledger.close()
+            lines.close()
+        return RunOutcome(self.stop_reason or "finished", self.counters, self.signal_number)
+
+    async def _run_pool(self, jobs: Iterator[Job], client: ChatClient) -> None:
+        loop = asyncio.get_running_loop()
+        pool = asyncio.ensure_future(run_pool(
+            jobs, client.complete, self._record, self.settings.concurrency,
+            should_stop=lambda: self.stop_reason is not None,
+        ))
+        for signum in INTERRUPTED:
+            loop.add_signal_handler(signum, self._on_signal, signum, pool)
+        deadline = None
+        if self.settings.max_runtime_s is not None:
+            deadline = loop.call_later(self.settings.max_runtime_s, self._on_deadline, pool)
+        try:
+            await pool
+        except asyncio.CancelledError:
+            if self.stop_reason is None:
+                raise
+        finally:
+            if deadline is not None:
+                deadline.cancel()
+            for signum in INTERRUPTED:
+                loop.remove_signal_handler(signum)
+
+    def _on_signal(self, signum: int, pool: asyncio.Future[None]) -> None:
+        if self.signal_number is not None:  # a second signal: leave now; lines are whole
+            os._exit(128 + signum)
+        self.signal_number = signum
+        self.stop_reason = INTERRUPTED[signal.Signals(signum)]
+        pool.cancel()
+
+    def _on_deadline(self, pool: asyncio.Future[None]) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = "stopped at --max-runtime"
+            asyncio.get_running_loop().call_later(self.settings.stop_grace_s, pool.cancel)
+
+    def _on_attempt(self, number: int, error: RequestError | None) -> None:
+        if error is not None and getattr(error, "status", None) == 429:
+            self.counters.rate_limited += 1
+
+    def _jobs(self, lines: Iterable[bytes], state: LedgerState) -> Iterator[Job]:
+        """Valid prompts still to do; invalid lines are recorded on the way."""
+        for item in read_prompts(lines):
+            if isinstance(item, InvalidLine):
+                self._record_invalid(item)
+                continue
+            try:
+                body = self._body(item)
+            except InputError as error:
+                self._record_invalid(InvalidLine(item.id, item.line_no, error.reason,
+                                                 item.metadata))
+                continue
+            self.seen_ids.add(item.id)
+            fingerprint = request_hash(body)
+            if item.id in state.ok:
+                if state.ok[item.id] == fingerprint:
+                    self.counters.skipped_ok += 1
+                    self._bar.advance(self.counters)
+                    continue
+                self.counters.redone_changed += 1
+            if item.id in state.ok or item.id in state.failed:
+                self._superseding += 1
+            yield Job(item, body, fingerprint, state.attempts_before(item.id, fingerprint))
+
+    def _body(self, prompt: Prompt) -> dict[str, Any]:
+        params = {**self.settings.params, **prompt.params}
+        model = params.pop("model", None) or self.settings.model or FreeNetfly.default_model
+        if self.settings.check_models:
+            try:
+                model = FreeNetfly.get_model(model)
+            except ModelNotSupportedError as error:
+                raise InputError(prompt.line_no, str(error)) from None
+        body = FreeNetfly.build_body(model, prompt.messages, params)
+        body["stream"] = True
+        return body
+
+    def _record_invalid(self, line: InvalidLine) -> None:
+        error = {"type": "invalid_line", "message": f"line {line.line_no}: {line.reason}"}
+        self._record(Result(line.id, "invalid", 0, None, error, line.line_no,
+                            metadata=line.metadata), 0)
+
+    def _record(self, result: Result, new_attempts: int) -> None:
+        self.ledger.append(result.to_line())
+        self.counters.count(result, new_attempts)
+        self._bar.advance(self.counters)
+
+    def _progress_enabled(self) -> bool:
+        if self.settings.quiet:
+            return False
+        if self.settings.progress is not None:
+            return self.settings.progress
+        return self.stderr.isatty()
+
+    def _estimate_total(self) -> int | None:
+        if self.settings.input_path == "-":
+            return None
+        return count_lines(Path(self.settings.input_path))
+
+
+def open_input(path: str) -> IO[bytes]:
+    """The input as a binary line iterator; "-" is standard input."""
+    if path == "-":
+        return os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def check_paths(input_path: str, output_path: str) -> None:
+    """Refuse OUT that is INPUT itself (it would be appended to while being read)."""
+    if input_path == "-" or not os.path.exists(output_path):
+        same = os.path.realpath(input_path) == os.path.realpath(output_path)
+    else:
+        try:
+            same = os.path.samefile(input_path, output_path)
+        except OSError:
+            same = False
+    if input_path != "-" and same:
+        raise OutputError(f"OUT is the same file as INPUT ({output_path}); choose another OUT")
+
+
+def count_lines(path: Path, limit_bytes: int = 1 << 30) -> int | None:
+    """Non-blank lines, counted cheaply; None for files too large to count quickly."""
+    try:
+        size = path.stat().st_size
+        if size > limit_bytes:
+            return None
+        count = 0
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                count += block.count(b"\n")
+            if size and not _ends_with_newline(handle, size):
+                count += 1
+        return count
+    except OSError:
+        return None
+
+
+def _ends_with_newline(handle: IO[bytes], size: int) -> bool:
+    handle.seek(size - 1)
+    return handle.read(1) == b"\n"

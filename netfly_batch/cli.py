@@ -1,0 +1,315 @@
+"""The `netfly-batch` command: options -> settings -> call; errors -> exit codes.
+
+Heavy imports (aiohttp, the runner) happen inside the commands so `--help` is quick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+from . import settings as defaults
+from .errors import NetflyError, OutputError, OutputLockedError
+from .simulator.options import simulator_options, simulator_settings_from_options
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1  # some results are "error" or "invalid"
+EXIT_USAGE = 2  # Click's own code for a bad command line
+EXIT_CANNOT_START = 3  # INPUT unreadable, OUT not writable / in a missing folder / = INPUT
+EXIT_LOCKED = 4  # another run is writing OUT
+EXIT_ENDPOINT_DOWN = 5  # the breaker stopped the run: endpoint unreachable or refusing us
+EXIT_STOPPED_AT_MAX_RUNTIME = 75  # --max-runtime reached with work left (EX_TEMPFAIL)
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?", re.IGNORECASE)
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+class Duration(click.ParamType):
+    """A duration such as `90`, `90s`, `55m`, `1h30m` (plain numbers are seconds)."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        text = str(value).strip().replace(" ", "")
+        total, position = 0.0, 0
+        for match in _DURATION.finditer(text):
+            if match.start() != position:
+                break
+            unit = match.group(2).lower() if match.group(2) else None
+            total += float(match.group(1)) * _UNIT_S[unit]
+            position = match.end()
+        if not text or position != len(text):
+            self.fail(f"{value!r} is not a duration (e.g. 90s, 55m, 1h30m)", param, ctx)
+        return total
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """`KEY=VALUE`; VALUE is read as JSON when it parses, else kept as a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise click.BadParameter(f"{text!r} is not KEY=VALUE", param_hint="--param")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="netfly-batch")
+def main() -> None:
+    """Run large batches of chat-completion prompts against an OpenAI-compatible endpoint.
+
+    \b
+    Example:
+      netfly-batch run prompts.jsonl -o out.jsonl --simulate
+      netfly-batch run prompts.jsonl -o out.jsonl --base-url http://localhost:8080 \\
+          --endpoint /v1/chat/completions -m my-model -c 16
+    """
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("-o", "--output", "output_path", required=True, metavar="OUT",
+              type=click.Path(dir_okay=False),
+              help="Results JSONL; if it exists the run resumes (only unfinished prompts are sent)."
+              )
+@click.option("--base-url", envvar="NETFLY_BASE_URL", default=defaults.FREENETFLY_URL,
+              show_default=True, help="Server to talk to (any OpenAI-compatible server).")
+@click.option("--endpoint", envvar="NETFLY_ENDPOINT", default=None,
+              help="Chat-completions path [default: the FreeNetfly path with the default "
+                   "--base-url, else /v1/chat/completions].")
+@click.option("--api-key", envvar="NETFLY_API_KEY", default=None,
+              help="Bearer token (or env NETFLY_API_KEY); never printed or written.")
+@click.option("-m", "--model", envvar="NETFLY_MODEL", default=None,
+              help=f"Model for lines that name none [default: {defaults.DEFAULT_MODEL}].")
+@click.option("-c", "--concurrency", envvar="NETFLY_CONCURRENCY", default=defaults.CONCURRENCY,
+              show_default=True, type=click.IntRange(1, 10000),
+              help="Most requests in flight at once.")
+@click.option("--max-attempts", envvar="NETFLY_MAX_ATTEMPTS", default=defaults.MAX_ATTEMPTS,
+              show_default=True, type=click.IntRange(1, 100),
+              help="HTTP attempts per prompt (first one included) before it is an error.")
+@click.option("--retry-wait", default=defaults.INITIAL_WAIT_S, show_default=True,
+              type=click.FloatRange(0), help="Seconds before the 2nd attempt; doubles after.")
+@click.option("--connect-timeout", default=defaults.CONNECT_TIMEOUT_S, show_default=True,
+              type=click.FloatRange(0, min_open=True), help="Seconds to open a connection.")
+@click.option("--idle-timeout", default=defaults.IDLE_TIMEOUT_S, show_default=True,
+              type=click.FloatRange(0, min_open=True),
+              help="Seconds without a byte (headers or chunks) before an attempt fails.")
+@click.option("--timeout", "total_timeout", default=defaults.TOTAL_TIMEOUT_S, show_default=True,
+              type=click.FloatRange(0, min_open=True), help="Seconds one attempt may take in all.")
+@click.option("--max-event-bytes", default=defaults.MAX_EVENT_BYTES, show_default=True,
+              type=click.IntRange(1024), help="Largest streamed event accepted.")
+@click.option("--proxy", envvar="NETFLY_PROXY", default=None,
+              help="HTTP proxy URL, e.g. http://user:pass@host:3128 (never printed).")
+@click.option("--trust-env/--no-trust-env", default=False, show_default=True,
+              help="Use HTTP(S)_PROXY / NO_PROXY from the environment.")
+@click.option("--temperature", type=float, default=None,
+              help="Request default [default: 0.5, the FreeNetfly default].")
+@click.option("--max-tokens", type=click.IntRange(1), default=None, help="Request default.")
+@click.option("--top-p", type=float, default=None, help="Request default [default: 1].")
+@click.option("--param", "extra_params", multiple=True, metavar="KEY=VALUE",
+              help="Any other request default; VALUE is JSON or a string. Repeatable.")
+@click.option("--fresh", is_flag=True,
+              help="Start over: replace OUT instead of resuming from it.")
+@click.option("--max-runtime", type=Duration(), default=None, envvar="NETFLY_MAX_RUNTIME",
+              help="Stop starting new prompts after this long (e.g. 55m) and exit 75.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr [default: only when stderr is a terminal].")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
+@click.option("--summary-json", type=click.Path(dir_okay=False), default=None,
+              help="Also write the summary as JSON to this file.")
+@click.option("--simulate", is_flag=True,
+              help="Run against the built-in simulated endpoint (offline rehearsal).")
+@simulator_options("sim-")
+def run(**options: Any) -> None:
+    """Send every prompt of INPUT (JSONL; - for stdin) and write one result line each to OUT.
+
+    \b
+    Rerun the same command to resume: prompts already ok are skipped.
+    Exit codes: 0 all ok; 1 some error/invalid results; 2 usage error; 3 could not
+    start (INPUT/OUT); 4 OUT locked by another run; 5 endpoint unreachable;
+    75 stopped at --max-runtime; 130 SIGINT; 143 SIGTERM.
+
+    \b
+    Example:
+      netfly-batch run samples/prompts.jsonl -o out.jsonl --simulate
+    """
+    _setup_logging()
+    code = _run_async(_run(options))
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0: any free port).")
+@simulator_options("")
+def serve(host: str, port: int, **options: Any) -> None:
+    """Serve the simulated OpenAI-compatible endpoint, with optional fault injection."""
+    _setup_logging()
+    from .simulator import serve_forever
+
+    sim_settings = _sim_settings(options, "")
+    _run_async(serve_forever(sim_settings, host, port, lambda text: click.echo(text, err=True)))
+
+
+async def _run(options: dict[str, Any]) -> int:
+    from .batch import BatchRun
+    from .progress import summary_line
+
+    sim_settings = _sim_settings(options, "sim-")
+    run_settings, client_settings, retry = _settings_from(options)
+    stderr = click.get_text_stream("stderr")
+    if options["simulate"]:
+        from .simulator import running_simulator
+
+        async with running_simulator(sim_settings) as simulator:
+            client_settings = _replace(client_settings, base_url=simulator.url,
+                                       endpoint="/v1/chat/completions")
+            run_settings = _replace(run_settings, check_models=False)
+            if not run_settings.quiet:
+                click.echo(f"netfly-batch: simulated endpoint at {simulator.url}", err=True)
+            return await _run_batch(BatchRun(run_settings, client_settings, retry, stderr),
+                                    run_settings, summary_line)
+    return await _run_batch(BatchRun(run_settings, client_settings, retry, stderr),
+                            run_settings, summary_line)
+
+
+async def _run_batch(batch: Any, run_settings: defaults.RunSettings, summary_line: Any) -> int:
+    try:
+        outcome = await batch.run()
+    except OutputLockedError as error:
+        _fail(str(error))
+        return EXIT_LOCKED
+    except NetflyError as error:
+        _fail(str(error))
+        return EXIT_CANNOT_START
+    summary = outcome.counters.summary(outcome.outcome)
+    code = _exit_code(outcome, summary)
+    summary["exit_code"] = code
+    if not run_settings.quiet or code not in (EXIT_OK, EXIT_SOME_FAILED):
+        click.echo(summary_line(summary), err=True)
+    if run_settings.summary_json:
+        _write_summary(run_settings.summary_json, summary)
+    return code
+
+
+def _write_summary(path: str, summary: dict[str, Any]) -> None:
+    try:
+        with open(path, "wb") as handle:
+            handle.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    except OSError as error:
+        _fail(f"cannot write the summary to {path}: {error.strerror}")
+
+
+def _exit_code(outcome: Any, summary: dict[str, Any]) -> int:
+    if outcome.signal_number is not None:
+        return 128 + int(outcome.signal_number)
+    if outcome.outcome.startswith("endpoint"):
+        return EXIT_ENDPOINT_DOWN
+    if outcome.outcome.startswith("stopped at --max-runtime"):
+        return EXIT_STOPPED_AT_MAX_RUNTIME
+    return EXIT_SOME_FAILED if summary["error"] or summary["invalid"] else EXIT_OK
+
+
+def _settings_from(options: dict[str, Any]) -> tuple[
+        defaults.RunSettings, defaults.ClientSettings, defaults.RetrySettings]:
+    base_url = options["base_url"].rstrip("/")
+    endpoint = options["endpoint"]
+    if endpoint is None:
+        endpoint = (defaults.FREENETFLY_ENDPOINT if base_url == defaults.FREENETFLY_URL
+                    else "/v1/chat/completions")
+    if not re.match(r"^https?://", base_url):
+        raise click.BadParameter(f"{base_url!r} must start with http:// or https://",
+                                 param_hint="--base-url")
+    params = dict(parse_param(p) for p in options["extra_params"])
+    for name in ("temperature", "max_tokens", "top_p"):
+        if options[name] is not None:
+            params[name] = options[name]
+    run_settings = defaults.RunSettings(
+        input_path=options["input_path"],
+        output_path=options["output_path"],
+        model=options["model"],
+        params=params,
+        concurrency=options["concurrency"],
+        fresh=options["fresh"],
+        max_runtime_s=options["max_runtime"],
+        progress=options["progress"],
+        quiet=options["quiet"],
+        summary_json=options["summary_json"],
+        check_models=base_url == defaults.FREENETFLY_URL,
+    )
+    client_settings = defaults.ClientSettings(
+        base_url=base_url,
+        endpoint=endpoint,
+        api_key=options["api_key"] or None,
+        proxy=options["proxy"] or None,
+        trust_env=options["trust_env"],
+        connect_timeout_s=options["connect_timeout"],
+        idle_timeout_s=options["idle_timeout"],
+        total_timeout_s=options["total_timeout"],
+        max_event_bytes=options["max_event_bytes"],
+    )
+    retry = defaults.RetrySettings(max_attempts=options["max_attempts"],
+                                   initial_wait_s=options["retry_wait"])
+    if run_settings.check_models and options["model"]:
+        from .errors import ModelNotSupportedError
+        from .providers import FreeNetfly
+
+        try:
+            FreeNetfly.get_model(options["model"])
+        except ModelNotSupportedError as error:
+            raise click.BadParameter(str(error), param_hint="--model") from None
+    return run_settings, client_settings, retry
+
+
+def _sim_settings(options: dict[str, Any], prefix: str) -> Any:
+    try:
+        return simulator_settings_from_options(options, prefix)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def _replace(settings: T, **changes: Any) -> T:
+    import dataclasses
+
+    return dataclasses.replace(settings, **changes)  # type: ignore[type-var]
+
+
+def _run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run on uvloop when it is installed (the `fast` extra), else on asyncio's loop."""
+    loop_factory = None
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:
+        pass
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(coroutine)
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="netfly-batch: %(levelname)s: %(message)s")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"netfly-batch: error: {message}", err=True)
+
+
+__all__ = ["OutputError", "main"]

@@ -1,0 +1,292 @@
+"""All aiohttp client code: one shared connection pool and `ChatClient.complete()`.
+
+One attempt is one whole HTTP request and its whole body. An attempt succeeds only
+when some choice carried a `finish_reason`; `[DONE]` or a clean close without one is a
+truncated stream (retryable, its partial text discarded). aiohttp and asyncio
+exceptions are mapped here to the `RequestError` tree; none escapes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import orjson
+
+from .chunks import DONE, Completion, CompletionBuilder, parse_chunk
+from .errors import HTTPStatusError, RequestError, StreamError, TransportError, redact
+from .retry import Sleep, parse_retry_after, retrying
+from .settings import ClientSettings, RetrySettings
+from .sse import SSEDecoder
+
+log = logging.getLogger(__name__)
+
+# What the original FreeNetfly provider sent: a Chrome 126 browser on Linux.
+BROWSER_HEADERS: dict[str, str] = {
+    "accept": "application/json, text/event-stream",
+    "accept-language": "en-US,en;q=0.9",
+    "content-type": "application/json",
+    "dnt": "1",
+    "sec-ch-ua": '"Not/A)Brand";v="8", "Chromium";v="126"',
+    "sec-ch-ua-mobile": "?0",
+    "sec-ch-ua-platform": '"Linux"',
+    "sec-fetch-dest": "empty",
+    "sec-fetch-mode": "cors",
+    "sec-fetch-site": "same-origin",
+    "user-agent": (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+    ),
+}
+
+AttemptListener = Callable[[int, RequestError | None], None]
+
+
+def build_headers(settings: ClientSettings, origin: str) -> dict[str, str]:
+    """Request headers: the browser set, origin/referer, the API key, the user's extras."""
+    headers = dict(BROWSER_HEADERS)
+    headers["origin"] = origin
+    headers["referer"] = origin.rstrip("/") + "/"
+    if settings.api_key:
+        headers["authorization"] = f"Bearer {settings.api_key}"
+    headers.update(settings.extra_headers)
+    return headers
+
+
+class ChatClient:
+    """A reusable client for one chat-completions URL (one connection pool).
+
+    Use as `async with ChatClient(settings) as client: await client.complete(body)`.
+    Thousands of concurrent calls share its pool; it never opens a session per call.
+    """
+
+    def __init__(
+        self,
+        settings: ClientSettings | None = None,
+        retry: RetrySettings | None = None,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        on_attempt: AttemptListener | None = None,
+    ) -> None:
+        self.settings = settings or ClientSettings()
+        self.retry = retry or RetrySettings()
+        self._sleep = sleep
+        self._on_attempt = on_attempt
+        self._url = self.settings.url
+        self._headers = build_headers(self.settings, self.settings.base_url)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> ChatClient:
+        self._open()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            s = self.settings
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=s.connection_limit),
+                timeout=aiohttp.ClientTimeout(
+                    total=s.total_timeout_s, sock_connect=s.connect_timeout_s,
+                    sock_read=s.idle_timeout_s,
+                ),
+                trust_env=s.trust_env,
+                json_serialize=lambda value: orjson.dumps(value).decode(),
+                read_bufsize=2**16,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def complete(self, body: dict[str, Any]) -> Completion:
+        """Send `body` and return the whole answer, retrying as `self.retry` says.
+
+        Raises a `RequestError` whose `attempts` says how many HTTP attempts were made.
+        """
+        payload = orjson.dumps(body)
+        number = 0
+        async for attempt in retrying(self.retry, self._sleep):
+            with attempt:
+                number = attempt.retry_state.attempt_number
+                completion = await self._complete_once(payload, number)
+        completion.attempts = number
+        return completion
+
+    async def stream(self, body: dict[str, Any]) -> AsyncIterator[str]:
+        """Yield text fragments as they arrive.
+
+        Failures before the first fragment are retried like `complete()`; after it, a
+        failure is raised (a generator cannot take back text it has handed out).
+        """
+        payload = orjson.dumps(body)
+        async for attempt in retrying(self.retry, self._sleep):
+            with attempt:
+                number = attempt.retry_state.attempt_number
+                delivered = False
+                try:
+                    async for text in self._fragments(payload, number):
+                        delivered = True
+                        yield text
+                except RequestError as error:
+                    if delivered:
+                        error.retryable = False
+                    raise
+
+    async def _complete_once(self, payload: bytes, number: int) -> Completion:
+        builder = CompletionBuilder()
+        async for _ in self._fragments(payload, number, builder):
+            pass
+        return builder.build(number)
+
+    async def _fragments(
+        self, payload: bytes, number: int, builder: CompletionBuilder | None = None
+    ) -> AsyncIterator[str]:
+        """One attempt: POST, then yield the text of each chunk; judge the end."""
+        builder = builder or CompletionBuilder()
+        try:
+            async with self._open().post(
+                self._url, data=payload, headers=self._headers, proxy=self.settings.proxy
+            ) as response:
+                if response.status >= 300:
+                    raise await _status_error(response, self.settings.max_event_bytes)
+                if response.content_type == "text/event-stream":
+                    async for text in _read_events(response, builder, self.settings):
+                        yield text
+                else:
+                    text = await _read_whole_reply(response, builder, self.settings)
+                    if text:
+                        yield text
+            if not builder.finish_reason:
+                raise TransportError(
+                    "the stream ended without a finish_reason (cut short by the server); "
+                    "its partial text was discarded"
+                )
+        except RequestError as error:
+            error.attempts = number
+            self._notify(number, error)
+            raise
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            error = _transport_error(exc, self.settings)
+            error.attempts = number
+            self._notify(number, error)
+            raise error from exc
+        self._notify(number, None)
+
+    def _notify(self, number: int, error: RequestError | None) -> None:
+        if self._on_attempt is not None:
+            self._on_attempt(number, error)
+
+
+async def _read_events(
+    response: aiohttp.ClientResponse, builder: CompletionBuilder, settings: ClientSettings
+) -> AsyncIterator[str]:
+    """Frame the SSE body as it arrives and fold its chunks; stop at `[DONE]`."""
+    decoder = SSEDecoder(settings.max_event_bytes)
+    async for raw in response.content.iter_any():
+        for event in decoder.feed(raw):
+            if event.data == DONE:
+                return
+            text = builder.add(parse_chunk(event.data))
+            if text:
+                yield text
+    for event in decoder.close():
+        if event.data == DONE:
+            return
+        text = builder.add(parse_chunk(event.data))
+        if text:
+            yield text
+
+
+async def _read_whole_reply(
+    response: aiohttp.ClientResponse, builder: CompletionBuilder, settings: ClientSettings
+) -> str:
+    """A server that ignored `stream`: one JSON reply (or SSE under another content type)."""
+    body = await _read_bounded(response, settings.max_event_bytes)
+    stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith(b"{"):
+        return builder.add(parse_chunk(stripped))
+    decoder = SSEDecoder(settings.max_event_bytes)
+    events = decoder.feed(body) + decoder.close()
+    texts = [builder.add(parse_chunk(e.data)) for e in events if e.data != DONE]
+    if not events:
+        raise StreamError(f"the server's answer was neither SSE nor JSON: {_first_line(body)}")
+    return "".join(texts)
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    async for raw in response.content.iter_any():
+        size += len(raw)
+        if size > limit:
+            raise StreamError(f"the server's answer is larger than {limit} bytes", retryable=False)
+        parts.append(raw)
+    return b"".join(parts)
+
+
+async def _status_error(response: aiohttp.ClientResponse, limit: int) -> HTTPStatusError:
+    """Describe a non-2xx answer with the server's own message."""
+    retry_after_s = parse_retry_after(response.headers)
+    code: str | None = None
+    try:
+        body = await response.content.read(min(limit, 65536))
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        body = b""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict) and parsed.get("error") is not None:
+        error = parsed["error"]
+        if isinstance(error, dict):
+            message = str(error.get("message") or error.get("type") or response.reason)
+            code = None if error.get("code") is None else str(error.get("code"))
+        else:
+            message = str(error)
+    elif isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
+        message = parsed["message"]
+    elif body.strip():
+        message = f"{response.reason}; the server's answer was not JSON: {_first_line(body)}"
+    else:
+        message = str(response.reason or "no message")
+    return HTTPStatusError(response.status, message, retry_after_s=retry_after_s, code=code)
+
+
+def _transport_error(exc: BaseException, settings: ClientSettings) -> TransportError:
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return TransportError(
+            f"could not connect within {settings.connect_timeout_s:g} s", unreachable=True
+        )
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return TransportError(f"no data from the server for {settings.idle_timeout_s:g} s")
+    if isinstance(exc, TimeoutError):
+        return TransportError(f"the attempt took longer than {settings.total_timeout_s:g} s")
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return TransportError(f"cannot connect to the proxy: {_describe(exc)}", unreachable=True)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return TransportError(f"cannot connect: {_describe(exc)}", unreachable=True)
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return TransportError(f"the connection dropped mid-response: {_describe(exc)}")
+    return TransportError(f"connection failed: {_describe(exc)}")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return redact(text)
+
+
+def _first_line(body: bytes, limit: int = 120) -> str:
+    line = body.decode("utf-8", "replace").strip().split("\n", 1)[0]
+    return repr(line[:limit] + ("..." if len(line) > limit else ""))

@@ -1,0 +1,257 @@
+"""OUT as the resume ledger: lock, scan, torn tail, append, compaction.
+
+OUT is append-only while a run goes on: one `os.write` per complete line, so a crash
+leaves at most a torn last line, which the next run sets aside in `OUT.torn`. A
+finished run compacts OUT to the latest result per id by writing a new file beside
+it, fsync, and an atomic rename.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from .errors import OutputError, OutputLockedError
+
+log = logging.getLogger(__name__)
+
+FSYNC_INTERVAL_S = 1.0
+
+
+@dataclass(slots=True)
+class LedgerState:
+    """What OUT already holds, per id (invalid results are not remembered: they are redone)."""
+
+    ok: dict[str, str | None] = field(default_factory=dict)  # id -> request_hash
+    failed: dict[str, tuple[str | None, int]] = field(default_factory=dict)  # id -> hash, attempts
+    lines: int = 0
+    dropped_lines: int = 0  # lines a compaction would remove (superseded, invalid, unreadable)
+    torn_bytes: int = 0
+
+    def attempts_before(self, prompt_id: str, request_hash: str) -> int:
+        """Attempts already spent on this very request in earlier runs."""
+        previous = self.failed.get(prompt_id)
+        return previous[1] if previous and previous[0] == request_hash else 0
+
+
+class Ledger:
+    """The output file of one run, held under an exclusive lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
+        self.torn_path = path.with_name(path.name + ".torn")
+        self._lock_fd: int | None = None
+        self._fd: int | None = None
+        self._last_sync = 0.0
+        self.run_start_offset = 0
+        self.appended = 0
+
+    def open(self, *, fresh: bool = False) -> LedgerState:
+        """Lock OUT, set aside a torn tail, read what it holds, and open it for appends."""
+        self._lock()
+        self._remove_stale_temporaries()
+        try:
+            if fresh:
+                with open(self.path, "wb"):
+                    pass
+            state = LedgerState()
+            if self.path.exists():
+                state.torn_bytes = self._set_aside_torn_tail()
+                scan_into(self.path, state)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self.run_start_offset = os.fstat(self._fd).st_size
+        except OSError as exc:
+            self.close()
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        return state
+
+    def append(self, line: bytes) -> None:
+        """Write one complete line; fsync at most once a second."""
+        assert self._fd is not None, "ledger is not open"
+        view = memoryview(line)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as exc:
+            reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
+            raise OutputError(f"cannot write {self.path}: {reason}") from exc
+        self.appended += 1
+        now = time.monotonic()
+        if now - self._last_sync >= FSYNC_INTERVAL_S:
+            self._last_sync = now
+            os.fsync(self._fd)
+
+    def compact(self) -> int:
+        """Rewrite OUT with the latest result per id; return how many lines were dropped."""
+        if self._fd is not None:
+            os.fsync(self._fd)
+        keep, dropped = latest_lines(self.path, self.run_start_offset)
+        if not dropped:
+            return 0
+        temporary = self.path.with_name(f".{self.path.name}.compact-{os.getpid()}.tmp")
+        try:
+            with open(self.path, "rb") as source, open(temporary, "wb") as target:
+                offset = 0
+                for line in source:
+                    if offset in keep:
+                        target.write(line)
+                    offset += len(line)
+                target.flush()
+                os.fsync(target.fileno())
+            os.replace(temporary, self.path)
+            _fsync_directory(self.path.parent)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise OutputError(f"cannot compact {self.path}: {exc.strerror or exc}") from exc
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        return dropped
+
+    def close(self) -> None:
+        """fsync, close and unlock (the OS also unlocks if the process dies)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _lock(self) -> None:
+        if not self.path.parent.is_dir():
+            raise OutputError(f"the folder of {self.path} does not exist")
+        if self.path.is_dir():
+            raise OutputError(f"{self.path} is a folder, not a file")
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputError(f"cannot write beside {self.path}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise OutputLockedError(
+                f"another netfly-batch run (pid {holder}) is writing {self.path}; "
+                "wait for it to finish or stop it"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+
+    def _remove_stale_temporaries(self) -> None:
+        for stale in self.path.parent.glob(f".{self.path.name}.compact-*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+    def _set_aside_torn_tail(self) -> int:
+        """Move an unterminated last line to OUT.torn and cut it from OUT."""
+        with open(self.path, "rb+") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size == 0:
+                return 0
+            handle.seek(size - 1)
+            if handle.read(1) == b"\n":
+                return 0
+            start = _last_newline_end(handle, size)
+            handle.seek(start)
+            torn = handle.read()
+            with open(self.torn_path, "ab") as aside:
+                aside.write(torn + b"\n")
+            handle.truncate(start)
+            handle.flush()
+            os.fsync(handle.fileno())
+        log.warning("set aside a torn last line of %s (%d bytes) in %s",
+                    self.path, len(torn), self.torn_path)
+        return len(torn)
+
+
+def scan_into(path: Path, state: LedgerState) -> None:
+    """Read every complete line of OUT into `state`."""
+    ok, failed = state.ok, state.failed
+    loads = orjson.loads
+    with open(path, "rb") as handle:
+        for line in handle:
+            state.lines += 1
+            try:
+                record = loads(line)
+                prompt_id = record["id"]
+                status = record["status"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                state.dropped_lines += 1
+                continue
+            if status == "ok":
+                if prompt_id in ok or prompt_id in failed:
+                    state.dropped_lines += 1
+                    failed.pop(prompt_id, None)
+                ok[prompt_id] = record.get("request_hash")
+            elif status == "error":
+                if prompt_id in ok or prompt_id in failed:
+                    state.dropped_lines += 1
+                    ok.pop(prompt_id, None)
+                failed[prompt_id] = (record.get("request_hash"), int(record.get("attempts") or 0))
+            else:
+                state.dropped_lines += 1
+
+
+def latest_lines(path: Path, keep_invalid_from: int) -> tuple[set[int], int]:
+    """Offsets of the lines a compaction keeps, and how many it drops.
+
+    Kept: the last ok/error line of each id, and the invalid results of this run (older
+    invalid results were re-validated by this run, so they are superseded).
+    """
+    latest: dict[str, int] = {}
+    keep: set[int] = set()
+    total = 0
+    offset = 0
+    with open(path, "rb") as handle:
+        for line in handle:
+            total += 1
+            try:
+                record = orjson.loads(line)
+                prompt_id, status = record["id"], record["status"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                prompt_id, status = None, None
+            if status in ("ok", "error"):
+                latest[str(prompt_id)] = offset
+            elif status == "invalid" and offset >= keep_invalid_from:
+                keep.add(offset)
+            offset += len(line)
+    keep.update(latest.values())
+    return keep, total - len(keep)
+
+
+def _last_newline_end(handle: object, size: int) -> int:
+    """Offset just past the last newline before `size` (0 if there is none)."""
+    block = 65536
+    end = size
+    while end > 0:
+        start = max(0, end - block)
+        handle.seek(start)  # type: ignore[attr-defined]
+        chunk = handle.read(end - start)  # type: ignore[attr-defined]
+        index = chunk.rfind(b"\n")
+        if index >= 0:
+            return start + index + 1
+        end = start
+    return 0
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,181 @@
+"""The FreeNetfly provider from the seed design, on top of `ChatClient`.
+
+`await FreeNetfly.create_async_generator(model, messages)` streams text fragments from
+FreeNetfly, or from any OpenAI-compatible server given `base_url=`. The public service
+is down (`working = False`); the request shape and retry policy are the seed's, with
+its bugs fixed (see README, "Python API").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Generator
+from typing import Any, ClassVar
+
+import orjson
+
+from ..chunks import DONE, CompletionBuilder, error_from_object
+from ..client import ChatClient
+from ..retry import Sleep
+from ..settings import (
+    BODY_DEFAULTS,
+    DEFAULT_MODEL,
+    FREENETFLY_ENDPOINT,
+    FREENETFLY_URL,
+    ClientSettings,
+    RetrySettings,
+)
+from ..sse import SSEDecoder
+from .base import AsyncGeneratorProvider, Messages, ProviderModelMixin
+
+log = logging.getLogger(__name__)
+
+# kwargs of create_async_generator that configure the connection; all others go in the body.
+_CLIENT_KWARGS = frozenset(ClientSettings.__dataclass_fields__) | {"api_endpoint", "timeout"}
+_RETRY_KWARGS = frozenset(RetrySettings.__dataclass_fields__)
+
+
+class FragmentStream:
+    """Text fragments of one answer: `async for` it, or `await` it first (as the seed does)."""
+
+    def __init__(self, fragments: AsyncIterator[str]) -> None:
+        self._fragments = fragments
+
+    def __await__(self) -> Generator[Any, None, FragmentStream]:
+        return self._itself().__await__()
+
+    async def _itself(self) -> FragmentStream:
+        return self
+
+    def __aiter__(self) -> FragmentStream:
+        return self
+
+    async def __anext__(self) -> str:
+        return await self._fragments.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop early and release the connection."""
+        aclose = getattr(self._fragments, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class FreeNetfly(AsyncGeneratorProvider, ProviderModelMixin):
+    """FreeNetfly's OpenAI-compatible chat endpoint (or any other, by `base_url=`)."""
+
+    url: ClassVar[str] = FREENETFLY_URL
+    api_endpoint: ClassVar[str] = FREENETFLY_ENDPOINT
+    working: ClassVar[bool] = False
+    default_model: ClassVar[str] = DEFAULT_MODEL
+    models: ClassVar[list[str]] = ["gpt-3.5-turbo", "gpt-4"]
+
+    @classmethod
+    def create_async_generator(  # type: ignore[override]
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> FragmentStream:
+        """Stream the answer to `messages` as text fragments.
+
+        kwargs: request parameters (temperature, top_p, max_tokens, stop, seed, ...) go
+        into the body; connection settings (base_url, api_endpoint, api_key, trust_env,
+        connect_timeout_s, idle_timeout_s, total_timeout_s or timeout, max_attempts, ...)
+        configure the client; `client=` reuses an open `ChatClient` (its settings win).
+        Failures before the first fragment are retried; after it they are raised.
+        """
+        client: ChatClient | None = kwargs.pop("client", None)
+        sleep: Sleep | None = kwargs.pop("sleep", None)
+        settings, retry, params = cls.split_kwargs(proxy, kwargs)
+        if settings.base_url.rstrip("/") == cls.url:
+            model = cls.get_model(model)
+        body = cls.build_body(model or cls.default_model, messages, params)
+        return FragmentStream(cls._fragments(body, client, settings, retry, sleep))
+
+    @classmethod
+    def build_body(cls, model: str, messages: Messages, params: dict[str, Any]) -> dict[str, Any]:
+        """The request body: the seed's defaults, then the caller's parameters."""
+        body: dict[str, Any] = {"messages": messages, "model": model, "stream": True}
+        body.update(BODY_DEFAULTS)
+        body.update(params)
+        return body
+
+    @classmethod
+    def split_kwargs(
+        cls, proxy: str | None, kwargs: dict[str, Any]
+    ) -> tuple[ClientSettings, RetrySettings, dict[str, Any]]:
+        """Separate connection and retry settings from request parameters."""
+        client_kwargs = {k: kwargs[k] for k in kwargs if k in _CLIENT_KWARGS}
+        retry_kwargs = {k: kwargs[k] for k in kwargs if k in _RETRY_KWARGS}
+        params = {k: v for k, v in kwargs.items() if k not in client_kwargs and k not in retry_kwargs}
+        if "api_endpoint" in client_kwargs:
+            client_kwargs["endpoint"] = client_kwargs.pop("api_endpoint")
+        if "timeout" in client_kwargs:
+            client_kwargs["total_timeout_s"] = float(client_kwargs.pop("timeout"))
+        client_kwargs.setdefault("endpoint", cls.api_endpoint)
+        client_kwargs.setdefault("base_url", cls.url)
+        return (ClientSettings(proxy=proxy, **client_kwargs), RetrySettings(**retry_kwargs),
+                params)
+
+    @classmethod
+    async def _fragments(
+        cls,
+        body: dict[str, Any],
+        client: ChatClient | None,
+        settings: ClientSettings,
+        retry: RetrySettings,
+        sleep: Sleep | None,
+    ) -> AsyncIterator[str]:
+        if client is not None:
+            async for text in client.stream(body):
+                yield text
+            return
+        extra = {} if sleep is None else {"sleep": sleep}
+        async with ChatClient(settings, retry, **extra) as own_client:
+            async for text in own_client.stream(body):
+                yield text
+
+    @classmethod
+    async def _process_response(cls, response: Any) -> AsyncIterator[str]:
+        """Yield the text fragments of a streamed body, leniently, up to `[DONE]`.
+
+        `response.content` is an aiohttp stream (read in raw chunks) or any async
+        iterable of byte lines, with or without their line endings. Malformed chunks
+        are logged and skipped; an error object in the stream raises `StreamError`.
+        """
+        decoder = SSEDecoder()
+        builder = CompletionBuilder()
+        async for piece in _body_pieces(response.content):
+            for event in decoder.feed(piece):
+                if event.data == DONE:
+                    return
+                text = _lenient_text(event.data, builder)
+                if text:
+                    yield text
+        for event in decoder.close():
+            if event.data == DONE:
+                return
+            text = _lenient_text(event.data, builder)
+            if text:
+                yield text
+
+
+def _lenient_text(data: str, builder: CompletionBuilder) -> str:
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        log.warning("skipping a malformed chunk: %.80r", data)
+        return ""
+    if not isinstance(chunk, dict):
+        return ""
+    if chunk.get("error") is not None:
+        raise error_from_object(chunk["error"])
+    return builder.add(chunk)
+
+
+async def _body_pieces(content: Any) -> AsyncIterator[bytes]:
+    """Raw chunks of an aiohttp stream, or the items of a line iterator, newline-ended."""
+    if hasattr(content, "iter_any"):
+        async for raw in content.iter_any():
+            yield raw
+        return
+    async for item in content:
+        line = item.encode() if isinstance(item, str) else bytes(item)
+        yield line if line.endswith((b"\n", b"\r")) else line + b"\n"

@@ -1,0 +1,85 @@
+"""The `Result` record and its one orjson line: every key always present."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from .errors import HTTPStatusError, RequestError, StreamError
+
+Status = Literal["ok", "error", "invalid"]
+
+
+@dataclass(slots=True)
+class Result:
+    """One output line: what happened to one prompt."""
+
+    id: str
+    status: Status
+    attempts: int
+    content: str | None
+    error: dict[str, Any] | None
+    line: int
+    model: str | None = None
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    elapsed_s: float = 0.0
+    finished_at: str = ""
+    metadata: Any = None
+    request_hash: str | None = None
+
+    def to_line(self) -> bytes:
+        """One complete JSONL line, newline included."""
+        if not self.finished_at:
+            self.finished_at = utc_now()
+        return orjson.dumps(
+            {
+                "id": self.id,
+                "status": self.status,
+                "attempts": self.attempts,
+                "request_hash": self.request_hash,
+                "content": self.content,
+                "error": self.error,
+                "line": self.line,
+                "model": self.model,
+                "finish_reason": self.finish_reason,
+                "usage": self.usage,
+                "elapsed_s": self.elapsed_s,
+                "finished_at": self.finished_at,
+                "metadata": self.metadata,
+            },
+            option=orjson.OPT_APPEND_NEWLINE,
+        )
+
+
+def error_fields(error: BaseException) -> dict[str, Any]:
+    """The `error` object of a result: type, message, and status/code when known."""
+    if isinstance(error, RequestError):
+        fields: dict[str, Any] = {"type": error.kind, "message": error.message}
+        if isinstance(error, HTTPStatusError):
+            fields["status"] = error.status
+            if error.code is not None:
+                fields["code"] = error.code
+        elif isinstance(error, StreamError):
+            if error.status is not None:
+                fields["status"] = error.status
+            if error.code is not None:
+                fields["code"] = error.code
+        return fields
+    return {"type": "internal_error", "message": f"{type(error).__name__}: {error}"}
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    """A short, stable fingerprint of what was asked (key order does not matter)."""
+    digest = hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=8)
+    return digest.hexdigest()
+
+
+def utc_now() -> str:
+    """Now in UTC, ISO 8601 with milliseconds and a Z."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"

@@ -1,0 +1,95 @@
+"""The bounded pool: jobs in, results out; at most `concurrency` requests in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .chunks import Completion
+from .errors import RequestError
+from .prompts import Prompt
+from .results import Result, error_fields
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Job:
+    """A prompt ready to send: its body, its fingerprint, attempts spent before."""
+
+    prompt: Prompt
+    body: dict[str, Any]
+    request_hash: str
+    attempts_before: int = 0
+
+
+class Complete(Protocol):
+    """Anything that turns a request body into a whole answer (e.g. `ChatClient.complete`)."""
+
+    def __call__(self, body: dict[str, Any]) -> Awaitable[Completion]: ...
+
+
+async def run_pool(
+    jobs: Iterator[Job],
+    complete: Complete,
+    record: Callable[[Result, int], None],
+    concurrency: int,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> None:
+    """Send every job with at most `concurrency` in flight; `record` each result at once.
+
+    Jobs are pulled lazily from one shared iterator (`next()` never awaits, so workers
+    never collide), so a million-line input never becomes a million tasks.
+    """
+
+    async def worker() -> None:
+        while not should_stop():
+            job = next(jobs, None)
+            if job is None:
+                return
+            result, new_attempts = await send_job(job, complete)
+            record(result, new_attempts)
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(max(1, concurrency)):
+            group.create_task(worker())
+
+
+async def send_job(job: Job, complete: Complete) -> tuple[Result, int]:
+    """One prompt to one result line; never raises (but for cancellation)."""
+    prompt = job.prompt
+    started = time.monotonic()
+    try:
+        completion = await complete(job.body)
+    except RequestError as error:
+        return _result(job, "error", job.attempts_before + error.attempts, started,
+                       error=error_fields(error)), error.attempts
+    except Exception as error:  # a bug must cost one result, never the run
+        log.exception("unexpected error on prompt %s", prompt.id)
+        return _result(job, "error", job.attempts_before + 1, started,
+                       error=error_fields(error)), 1
+    return _result(job, "ok", job.attempts_before + completion.attempts, started,
+                   completion=completion), completion.attempts
+
+
+def _result(job: Job, status: str, attempts: int, started: float, *,
+            completion: Completion | None = None, error: dict[str, Any] | None = None) -> Result:
+    prompt = job.prompt
+    return Result(
+        id=prompt.id,
+        status=status,  # type: ignore[arg-type]
+        attempts=attempts,
+        content=completion.content if completion else None,
+        error=error,
+        line=prompt.line_no,
+        model=(completion.model if completion and completion.model else job.body.get("model")),
+        finish_reason=completion.finish_reason if completion else None,
+        usage=completion.usage if completion else None,
+        elapsed_s=round(time.monotonic() - started, 3),
+        metadata=prompt.metadata,
+        request_hash=job.request_hash,
+    )

@@ -1,0 +1,121 @@
+"""Server-sent events framing: raw bytes in, `ServerSentEvent`s out.
+
+Knows the SSE wire format (WHATWG HTML, "Server-sent events") and nothing about
+OpenAI. Bytes are framed into lines on `\\r\\n`, `\\r` or `\\n` only, even when a line
+ending or a multi-byte character is split across network chunks; each complete line
+is decoded as UTF-8. Memory is bounded: an event (or a line) larger than
+`max_event_bytes` raises `StreamError` instead of growing without end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import StreamError
+from .settings import MAX_EVENT_BYTES
+
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(slots=True)
+class ServerSentEvent:
+    """One dispatched event: its data lines joined with `\\n`."""
+
+    data: str
+    event: str = "message"
+    id: str | None = None
+    retry_ms: int | None = None
+
+
+class SSEDecoder:
+    """Incremental decoder: `feed()` each chunk as it arrives, `close()` at the end."""
+
+    __slots__ = ("_at_start", "_data", "_data_size", "_event", "_id", "_max", "_retry",
+                 "_skip_lf", "_tail", "comments")
+
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self._max = max_event_bytes
+        self._tail = b""
+        self._skip_lf = False  # the last chunk ended in "\r": a leading "\n" belongs to it
+        self._at_start = True
+        self._data: list[str] = []
+        self._data_size = 0
+        self._event = ""
+        self._id: str | None = None
+        self._retry: int | None = None
+        self.comments = 0
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Take the next piece of the body; return the events it completed."""
+        if self._skip_lf and chunk:
+            self._skip_lf = False
+            if chunk[0] == 0x0A:
+                chunk = chunk[1:]
+        buffer = self._tail + chunk if self._tail else chunk
+        if self._at_start:
+            if len(buffer) < len(_BOM) and _BOM.startswith(buffer):
+                self._tail = buffer
+                return []
+            self._at_start = False
+            if buffer.startswith(_BOM):
+                buffer = buffer[len(_BOM):]
+        if b"\r" in buffer:
+            self._skip_lf = buffer.endswith(b"\r")
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = buffer.split(b"\n")
+        self._tail = lines.pop()
+        if len(self._tail) > self._max:
+            raise _too_large(self._max)
+        events: list[ServerSentEvent] = []
+        for line in lines:
+            self._take_line(line, events)
+        return events
+
+    def close(self) -> list[ServerSentEvent]:
+        """End of body: an unterminated last line and event are still delivered."""
+        events: list[ServerSentEvent] = []
+        if self._tail:
+            tail, self._tail = self._tail, b""
+            if not (self._at_start and _BOM.startswith(tail)):
+                self._take_line(tail, events)
+        self._take_line(b"", events)
+        return events
+
+    def _take_line(self, line: bytes, events: list[ServerSentEvent]) -> None:
+        if not line:
+            if self._data:
+                events.append(
+                    ServerSentEvent("\n".join(self._data), self._event or "message",
+                                    self._id, self._retry)
+                )
+            self._data = []
+            self._data_size = 0
+            self._event = ""
+            self._retry = None
+            return
+        if line[0] == 0x3A:  # ":" starts a comment, e.g. ": keep-alive"
+            self.comments += 1
+            return
+        name, colon, value = line.partition(b":")
+        if colon and value[:1] == b" ":
+            value = value[1:]
+        text = value.decode("utf-8", "replace")
+        if name == b"data":
+            self._data_size += len(value) + 1
+            if self._data_size > self._max:
+                raise _too_large(self._max)
+            self._data.append(text)
+        elif name == b"event":
+            self._event = text
+        elif name == b"id":
+            if "\0" not in text:
+                self._id = text
+        elif name == b"retry" and text.isdigit():
+            self._retry = int(text)
+
+
+def _too_large(limit: int) -> StreamError:
+    return StreamError(
+        f"a server-sent event is larger than {limit} bytes (raise --max-event-bytes to allow it)",
+        retryable=False,
+    )
