@@ -58,7 +58,12 @@ class BatchRun:
         """Do the work that is left; never raises for a failed request."""
         check_paths(self.settings.input_path, self.settings.output_path)
         lines = open_input(self.settings.input_path)
-        state = self.ledger.open(fresh=self.settings.fresh)
+        try:
+            state = self.ledger.open(fresh=self.settings.fresh)
+        except BaseException:
+            if lines is not sys.stdin.buffer:
+                lines.close()
+            raise
         self.counters.torn_lines_set_aside = 1 if state.torn_bytes else 0
         bar = ProgressBar(self._estimate_total(), self._progress_enabled(), self.stderr)
         self._bar = bar
@@ -74,7 +79,8 @@ class BatchRun:
         finally:
             bar.close()
             self.ledger.close()
-            lines.close()
+            if lines is not sys.stdin.buffer:
+                lines.close()
         return RunOutcome(self.stop_reason or "finished", self.counters, self.signal_number)
 
     async def _run_pool(self, jobs: Iterator[Job], client: ChatClient) -> None:
@@ -177,7 +183,7 @@ class BatchRun:
 def open_input(path: str) -> IO[bytes]:
     """The input as a binary line iterator; "-" is standard input."""
     if path == "-":
-        return os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+        return sys.stdin.buffer
     try:
         return open(path, "rb")
     except OSError as exc:

@@ -1,0 +1,5 @@
+"""`python -m netfly_batch` is the `netfly-batch` command."""
+
+from .cli import main
+
+main()
