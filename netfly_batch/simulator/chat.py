@@ -1,0 +1,172 @@
+"""Chat-completion requests in, deterministic answers out (pure, no I/O)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+REPLY_PREFIX = "Echo: "
+REPLY_CHARS = 200
+PROMPT_KEY_CHARS = 16
+
+Message = Mapping[str, Any]
+
+
+class BadRequestError(ValueError):
+    """A request body the simulator refuses with HTTP 400."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """The parts of a chat-completions request body the simulator uses."""
+
+    model: str
+    messages: tuple[Message, ...]
+    stream: bool
+    max_tokens: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One answer, before it is written as a JSON object or as stream chunks."""
+
+    id: str
+    model: str
+    created: int
+    content: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def usage(self) -> dict[str, int]:
+        """The OpenAI `usage` object."""
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
+
+
+def parse_chat_request(body: bytes, default_model: str) -> ChatRequest:
+    """Read a request body; raise BadRequestError with a one-sentence reason."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequestError("request body must be a JSON object")
+    messages = data.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequestError("'messages' must be a non-empty list of message objects")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise BadRequestError(f"messages[{index}] must be an object")
+        if not isinstance(message.get("content"), str | list | None):
+            raise BadRequestError(f"messages[{index}].content must be a string or a list")
+    model = data.get("model", default_model)
+    if not isinstance(model, str) or not model:
+        raise BadRequestError("'model' must be a non-empty string")
+    return ChatRequest(
+        model=model,
+        messages=tuple(messages),
+        stream=data.get("stream") is True,
+        max_tokens=_max_tokens(data),
+    )
+
+
+def _max_tokens(data: Mapping[str, Any]) -> int | None:
+    """The `max_tokens` (or `max_completion_tokens`) limit, if any."""
+    value = data.get("max_tokens", data.get("max_completion_tokens"))
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BadRequestError("'max_tokens' must be a positive integer")
+    return value
+
+
+def message_text(content: object) -> str:
+    """The text of a message content: a string, or the text parts of a list joined by newlines."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [
+            part["text"]
+            for part in content
+            if isinstance(part, dict)
+            and part.get("type") == "text"
+            and isinstance(part.get("text"), str)
+        ]
+        return "\n".join(texts)
+    return ""
+
+
+def last_user_text(messages: Sequence[Message]) -> str:
+    """The text of the last message whose role is "user" ("" when there is none)."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return message_text(message.get("content"))
+    return ""
+
+
+def reply_for(messages: Sequence[Message], model: str) -> str:
+    """The full answer: "Echo: " and the first 200 characters of the last user message.
+
+    The answer is the same for every `model`, so results compare across models.
+    """
+    return REPLY_PREFIX + last_user_text(messages)[:REPLY_CHARS]
+
+
+def prompt_key(messages: Sequence[Message]) -> str:
+    """A short stable hash of the messages, used to count attempts per prompt."""
+    canonical = orjson.dumps(list(messages), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()[:PROMPT_KEY_CHARS]
+
+
+def truncate_words(text: str, max_tokens: int | None) -> tuple[str, bool]:
+    """Cut `text` to `max_tokens` whitespace-split words; say whether it was cut."""
+    words = text.split()
+    if max_tokens is None or len(words) <= max_tokens:
+        return text, False
+    return " ".join(words[:max_tokens]), True
+
+
+def count_tokens(text: str) -> int:
+    """The simulator's token count: whitespace-split words."""
+    return len(text.split())
+
+
+def complete(request: ChatRequest, *, completion_id: str, created: int) -> Completion:
+    """The answer to `request`, cut by its `max_tokens`."""
+    content, cut = truncate_words(reply_for(request.messages, request.model), request.max_tokens)
+    prompt_tokens = sum(
+        count_tokens(message_text(message.get("content"))) for message in request.messages
+    )
+    return Completion(
+        id=completion_id,
+        model=request.model,
+        created=created,
+        content=content,
+        finish_reason="length" if cut else "stop",
+        prompt_tokens=prompt_tokens,
+        completion_tokens=count_tokens(content),
+    )
+
+
+def split_content(text: str, count: int) -> list[str]:
+    """Split `text` into at most `count` pieces of nearly equal length (fewer if it is short)."""
+    pieces = min(count, len(text))
+    if pieces <= 0:
+        return []
+    size, extra = divmod(len(text), pieces)
+    result: list[str] = []
+    start = 0
+    for index in range(pieces):
+        end = start + size + (1 if index < extra else 0)
+        result.append(text[start:end])
+        start = end
+    return result
