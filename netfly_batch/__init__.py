@@ -1,21 +1,34 @@
-"""netfly-batch: large batches of streamed chat completions, reliably and fast."""
+"""netfly-batch: large batches of streamed chat completions, reliably and fast.
 
-from .chunks import Completion
-from .client import ChatClient
-from .errors import (
-    HTTPStatusError,
-    InputError,
-    ModelNotSupportedError,
-    NetflyError,
-    OutputError,
-    RequestError,
-    StreamError,
-    TransportError,
-)
-from .providers import AsyncGeneratorProvider, FreeNetfly, ProviderModelMixin
-from .settings import ClientSettings, RetrySettings
+Public names are imported on first use (PEP 562), so `netfly-batch --help` does not pay
+for aiohttp.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "AsyncGeneratorProvider": "providers",
+    "ChatClient": "client",
+    "ClientSettings": "settings",
+    "Completion": "chunks",
+    "FreeNetfly": "providers",
+    "HTTPStatusError": "errors",
+    "InputError": "errors",
+    "ModelNotSupportedError": "errors",
+    "NetflyError": "errors",
+    "OutputError": "errors",
+    "ProviderModelMixin": "providers",
+    "RequestError": "errors",
+    "RetrySettings": "settings",
+    "StreamError": "errors",
+    "TransportError": "errors",
+    "complete": "api",
+}
 
 __all__ = [
     "AsyncGeneratorProvider",
@@ -37,11 +50,28 @@ __all__ = [
     "complete",
 ]
 
+if TYPE_CHECKING:
+    from .api import complete
+    from .chunks import Completion
+    from .client import ChatClient
+    from .errors import (
+        HTTPStatusError,
+        InputError,
+        ModelNotSupportedError,
+        NetflyError,
+        OutputError,
+        RequestError,
+        StreamError,
+        TransportError,
+    )
+    from .providers import AsyncGeneratorProvider, FreeNetfly, ProviderModelMixin
+    from .settings import ClientSettings, RetrySettings
 
-async def complete(messages: list[dict[str, object]], model: str = "gpt-3.5-turbo",
-                   **kwargs: object) -> Completion:
-    """One whole answer (with retries) from FreeNetfly or any server given `base_url=`."""
-    settings, retry, params = FreeNetfly.split_kwargs(kwargs.pop("proxy", None), dict(kwargs))  # type: ignore[arg-type]
-    body = FreeNetfly.build_body(model, messages, params)
-    async with ChatClient(settings, retry) as client:
-        return await client.complete(body)
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'netfly_batch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -5,24 +5,35 @@ Modules: `chat` (requests -> deterministic answers), `faults` (the seeded fault 
 stats), `server` (`running_simulator`, `serve_forever`), `options` (shared Click options).
 """
 
-from netfly_batch.simulator.app import STATS_KEY, SimulatorStats, build_app, reply_for
-from netfly_batch.simulator.faults import FaultKind, FaultPlan, FaultRates
-from netfly_batch.simulator.options import simulator_options, simulator_settings_from_options
-from netfly_batch.simulator.server import RunningSimulator, running_simulator, serve_forever
-from netfly_batch.simulator.settings import SimulatorSettings
+from __future__ import annotations
 
-__all__ = [
-    "STATS_KEY",
-    "FaultKind",
-    "FaultPlan",
-    "FaultRates",
-    "RunningSimulator",
-    "SimulatorSettings",
-    "SimulatorStats",
-    "build_app",
-    "reply_for",
-    "running_simulator",
-    "serve_forever",
-    "simulator_options",
-    "simulator_settings_from_options",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "STATS_KEY": "app",
+    "SimulatorStats": "app",
+    "build_app": "app",
+    "reply_for": "app",
+    "FaultKind": "faults",
+    "FaultPlan": "faults",
+    "FaultRates": "faults",
+    "simulator_options": "options",
+    "simulator_settings_from_options": "options",
+    "RunningSimulator": "server",
+    "running_simulator": "server",
+    "serve_forever": "server",
+    "SimulatorSettings": "settings",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import on first use: the CLI's options must not pull in aiohttp."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'netfly_batch.simulator' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"netfly_batch.simulator.{module}"), name)
+    globals()[name] = value
+    return value
