@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from .client import ChatClient
 from .errors import InputError, InputFileError, ModelNotSupportedError, OutputError, RequestError
+from .flow import FlowControl, FlowSettings, estimate_tokens
 from .ledger import Ledger, LedgerState
 from .progress import Counters, ProgressBar
 from .prompts import InvalidLine, Prompt, read_prompts
@@ -53,6 +54,12 @@ class BatchRun:
         self.signal_number: int | None = None
         self.seen_ids: set[str] = set()
         self._superseding = 0
+        self._pool: asyncio.Future[None] | None = None
+        self.flow = FlowControl(
+            FlowSettings(settings.concurrency, settings.rpm, settings.tpm, settings.adaptive,
+                         settings.breaker_threshold),
+            on_trip=self._on_trip,
+        )
 
     async def run(self) -> RunOutcome:
         """Do the work that is left; never raises for a failed request."""
@@ -68,8 +75,7 @@ class BatchRun:
         bar = ProgressBar(self._estimate_total(), self._progress_enabled(), self.stderr)
         self._bar = bar
         try:
-            async with ChatClient(self.client_settings, self.retry,
-                                  on_attempt=self._on_attempt) as client:
+            async with ChatClient(self.client_settings, self.retry, gate=self.flow) as client:
                 await self._run_pool(self._jobs(lines, state), client)
             if self.stop_reason is None:
                 self.counters.not_in_input = sum(
@@ -81,6 +87,9 @@ class BatchRun:
             self.ledger.close()
             if lines is not sys.stdin.buffer:
                 lines.close()
+        self.counters.attempts = self.flow.attempts
+        self.counters.rate_limited = self.flow.rate_limited
+        self.counters.concurrency_limit = self.flow.current_limit
         return RunOutcome(self.stop_reason or "finished", self.counters, self.signal_number)
 
     async def _run_pool(self, jobs: Iterator[Job], client: ChatClient) -> None:
@@ -89,6 +98,7 @@ class BatchRun:
             jobs, client.complete, self._record, self.settings.concurrency,
             should_stop=lambda: self.stop_reason is not None,
         ))
+        self._pool = pool
         for signum in INTERRUPTED:
             loop.add_signal_handler(signum, self._on_signal, signum, pool)
         deadline = None
@@ -117,9 +127,12 @@ class BatchRun:
             self.stop_reason = "stopped at --max-runtime"
             asyncio.get_running_loop().call_later(self.settings.stop_grace_s, pool.cancel)
 
-    def _on_attempt(self, number: int, error: RequestError | None) -> None:
-        if error is not None and getattr(error, "status", None) == 429:
-            self.counters.rate_limited += 1
+    def _on_trip(self, error: RequestError) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = (f"endpoint unreachable: {error.message}; nothing more was sent; "
+                                "rerun to resume")
+            if self._pool is not None:
+                self._pool.cancel()
 
     def _jobs(self, lines: Iterable[bytes], state: LedgerState) -> Iterator[Job]:
         """Valid prompts still to do; invalid lines are recorded on the way."""
@@ -143,7 +156,8 @@ class BatchRun:
                 self.counters.redone_changed += 1
             if item.id in state.ok or item.id in state.failed:
                 self._superseding += 1
-            yield Job(item, body, fingerprint, state.attempts_before(item.id, fingerprint))
+            cost = estimate_tokens(body) if self.settings.tpm else 0
+            yield Job(item, body, fingerprint, state.attempts_before(item.id, fingerprint), cost)
 
     def _body(self, prompt: Prompt) -> dict[str, Any]:
         params = {**self.settings.params, **prompt.params}
@@ -160,11 +174,14 @@ class BatchRun:
     def _record_invalid(self, line: InvalidLine) -> None:
         error = {"type": "invalid_line", "message": f"line {line.line_no}: {line.reason}"}
         self._record(Result(line.id, "invalid", 0, None, error, line.line_no,
-                            metadata=line.metadata), 0)
+                            metadata=line.metadata))
 
-    def _record(self, result: Result, new_attempts: int) -> None:
+    def _record(self, result: Result) -> None:
         self.ledger.append(result.to_line())
-        self.counters.count(result, new_attempts)
+        self.counters.count(result)
+        self.counters.attempts = self.flow.attempts
+        self.counters.rate_limited = self.flow.rate_limited
+        self.counters.concurrency_limit = self.flow.current_limit
         self._bar.advance(self.counters)
 
     def _progress_enabled(self) -> bool:

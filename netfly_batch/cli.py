@@ -100,6 +100,17 @@ def main() -> None:
 @click.option("-c", "--concurrency", envvar="NETFLY_CONCURRENCY", default=defaults.CONCURRENCY,
               show_default=True, type=click.IntRange(1, 10000),
               help="Most requests in flight at once.")
+@click.option("--rpm", envvar="NETFLY_RPM", type=click.FloatRange(0, min_open=True), default=None,
+              help="Most requests per minute (attempts count), spread evenly.")
+@click.option("--tpm", envvar="NETFLY_TPM", type=click.FloatRange(0, min_open=True), default=None,
+              help="Most tokens per minute, estimated as prompt characters / 4 + max_tokens.")
+@click.option("--adaptive/--no-adaptive", envvar="NETFLY_ADAPTIVE", default=False,
+              show_default=True,
+              help="Halve the in-flight limit on 429s, grow it back on successes (<= -c).")
+@click.option("--breaker-threshold", default=defaults.BREAKER_THRESHOLD, show_default=True,
+              type=click.IntRange(0),
+              help="Stop the run after this many refused attempts in a row "
+                   "(connection refused, DNS, TLS, 401, 403); 0: never.")
 @click.option("--max-attempts", envvar="NETFLY_MAX_ATTEMPTS", default=defaults.MAX_ATTEMPTS,
               show_default=True, type=click.IntRange(1, 100),
               help="HTTP attempts per prompt (first one included) before it is an error.")
@@ -142,8 +153,8 @@ def run(**options: Any) -> None:
     \b
     Rerun the same command to resume: prompts already ok are skipped.
     Exit codes: 0 all ok; 1 some error/invalid results; 2 usage error; 3 could not
-    start (INPUT/OUT); 4 OUT locked by another run; 5 endpoint unreachable;
-    75 stopped at --max-runtime; 130 SIGINT; 143 SIGTERM.
+    start or write (INPUT/OUT); 4 OUT locked by another run; 5 endpoint unreachable
+    (the breaker stopped the run); 75 stopped at --max-runtime; 130 SIGINT; 143 SIGTERM.
 
     \b
     Example:
@@ -175,6 +186,11 @@ async def _run(options: dict[str, Any]) -> int:
     sim_settings = _sim_settings(options, "sim-")
     run_settings, client_settings, retry = _settings_from(options)
     stderr = click.get_text_stream("stderr")
+    if not options["simulate"] and not run_settings.quiet and (
+            client_settings.base_url == defaults.FREENETFLY_URL):
+        click.echo(f"netfly-batch: note: the default endpoint {defaults.FREENETFLY_URL} is "
+                   "known to be down; use --base-url URL for your server, or --simulate to "
+                   "rehearse offline", err=True)
     if options["simulate"]:
         from .simulator import running_simulator
 
@@ -253,6 +269,10 @@ def _settings_from(options: dict[str, Any]) -> tuple[
         quiet=options["quiet"],
         summary_json=options["summary_json"],
         check_models=base_url == defaults.FREENETFLY_URL,
+        rpm=options["rpm"],
+        tpm=options["tpm"],
+        adaptive=options["adaptive"],
+        breaker_threshold=options["breaker_threshold"],
     )
     client_settings = defaults.ClientSettings(
         base_url=base_url,

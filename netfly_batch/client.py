@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -43,7 +43,16 @@ BROWSER_HEADERS: dict[str, str] = {
     ),
 }
 
-AttemptListener = Callable[[int, RequestError | None], None]
+
+
+class AttemptGate(Protocol):
+    """Called around every HTTP attempt (flow control: limits, pauses, the breaker)."""
+
+    async def enter(self, cost: int) -> None:
+        """Wait until an attempt of `cost` estimated tokens may start."""
+
+    def leave(self, error: RequestError | None, headers: Mapping[str, str] | None) -> None:
+        """The attempt ended (error None: it succeeded); `headers` if a response came."""
 
 
 def build_headers(settings: ClientSettings, origin: str) -> dict[str, str]:
@@ -70,12 +79,12 @@ class ChatClient:
         retry: RetrySettings | None = None,
         *,
         sleep: Sleep = asyncio.sleep,
-        on_attempt: AttemptListener | None = None,
+        gate: AttemptGate | None = None,
     ) -> None:
         self.settings = settings or ClientSettings()
         self.retry = retry or RetrySettings()
         self._sleep = sleep
-        self._on_attempt = on_attempt
+        self._gate = gate
         self._url = self.settings.url
         self._headers = build_headers(self.settings, self.settings.base_url)
         self._session: aiohttp.ClientSession | None = None
@@ -85,7 +94,8 @@ class ChatClient:
         return self
 
     async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self, kind: type[BaseException] | None, error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.close()
 
@@ -110,17 +120,18 @@ class ChatClient:
             await self._session.close()
             self._session = None
 
-    async def complete(self, body: dict[str, Any]) -> Completion:
+    async def complete(self, body: dict[str, Any], cost: int = 0) -> Completion:
         """Send `body` and return the whole answer, retrying as `self.retry` says.
 
-        Raises a `RequestError` whose `attempts` says how many HTTP attempts were made.
+        `cost` is the request's estimated tokens, for the gate's token budget. Raises a
+        `RequestError` whose `attempts` says how many HTTP attempts were made.
         """
         payload = orjson.dumps(body)
         number = 0
         async for attempt in retrying(self.retry, self._sleep):
             with attempt:
                 number = attempt.retry_state.attempt_number
-                completion = await self._complete_once(payload, number)
+                completion = await self._complete_once(payload, number, cost)
         completion.attempts = number
         return completion
 
@@ -144,21 +155,45 @@ class ChatClient:
                         error.retryable = False
                     raise
 
-    async def _complete_once(self, payload: bytes, number: int) -> Completion:
+    async def _complete_once(self, payload: bytes, number: int, cost: int = 0) -> Completion:
         builder = CompletionBuilder()
-        async for _ in self._fragments(payload, number, builder):
+        async for _ in self._fragments(payload, number, builder, cost):
             pass
         return builder.build(number)
 
     async def _fragments(
-        self, payload: bytes, number: int, builder: CompletionBuilder | None = None
+        self, payload: bytes, number: int, builder: CompletionBuilder | None = None,
+        cost: int = 0,
     ) -> AsyncIterator[str]:
         """One attempt: POST, then yield the text of each chunk; judge the end."""
         builder = builder or CompletionBuilder()
+        gate = self._gate
+        if gate is None:
+            async for text in self._attempt(payload, number, builder):
+                yield text
+            return
+        await gate.enter(cost)
+        outcome: list[Any] = [None, None]  # error, headers: filled in by _attempt
+        try:
+            async for text in self._attempt(payload, number, builder, outcome):
+                yield text
+        except BaseException:
+            if outcome[0] is None:  # cancelled or abandoned: not a success to learn from
+                outcome[0] = TransportError("the attempt was cancelled")
+            raise
+        finally:
+            gate.leave(outcome[0], outcome[1])
+
+    async def _attempt(
+        self, payload: bytes, number: int, builder: CompletionBuilder,
+        outcome: list[Any] | None = None,
+    ) -> AsyncIterator[str]:
         try:
             async with self._open().post(
                 self._url, data=payload, headers=self._headers, proxy=self.settings.proxy
             ) as response:
+                if outcome is not None:
+                    outcome[1] = response.headers
                 if response.status >= 300:
                     raise await _status_error(response, self.settings.max_event_bytes)
                 if response.content_type == "text/event-stream":
@@ -175,18 +210,15 @@ class ChatClient:
                 )
         except RequestError as error:
             error.attempts = number
-            self._notify(number, error)
+            if outcome is not None:
+                outcome[0] = error
             raise
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             error = _transport_error(exc, self.settings)
             error.attempts = number
-            self._notify(number, error)
+            if outcome is not None:
+                outcome[0] = error
             raise error from exc
-        self._notify(number, None)
-
-    def _notify(self, number: int, error: RequestError | None) -> None:
-        if self._on_attempt is not None:
-            self._on_attempt(number, error)
 
 
 async def _read_events(
@@ -240,10 +272,13 @@ async def _status_error(response: aiohttp.ClientResponse, limit: int) -> HTTPSta
     """Describe a non-2xx answer with the server's own message."""
     retry_after_s = parse_retry_after(response.headers)
     code: str | None = None
-    try:
-        body = await response.content.read(min(limit, 65536))
+    body = b""
+    cap = min(limit, 65536)
+    try:  # read(n) returns what has arrived so far, so read until the end or the cap
+        while len(body) < cap and (piece := await response.content.read(cap - len(body))):
+            body += piece
     except (aiohttp.ClientError, TimeoutError, OSError):
-        body = b""
+        pass
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -270,13 +305,18 @@ def _transport_error(exc: BaseException, settings: ClientSettings) -> TransportE
             f"could not connect within {settings.connect_timeout_s:g} s", unreachable=True
         )
     if isinstance(exc, aiohttp.SocketTimeoutError):
-        return TransportError(f"no data from the server for {settings.idle_timeout_s:g} s")
+        return TransportError(
+            f"no data from the server for {settings.idle_timeout_s:g} s (the idle timeout; "
+            "raise --idle-timeout to wait longer)"
+        )
     if isinstance(exc, TimeoutError):
         return TransportError(f"the attempt took longer than {settings.total_timeout_s:g} s")
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
         return TransportError(f"cannot connect to the proxy: {_describe(exc)}", unreachable=True)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return TransportError(f"cannot connect: {_describe(exc)}", unreachable=True)
+        reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
+        return TransportError(f"cannot connect to {exc.host}:{exc.port}: {redact(reason)}",
+                              unreachable=True)
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return TransportError(f"the connection dropped mid-response: {_describe(exc)}")
     return TransportError(f"connection failed: {_describe(exc)}")

@@ -20,7 +20,7 @@ class Counters:
     redone_changed: int = 0  # ok in OUT, but the input line changed since: sent again
     not_in_input: int = 0  # ids in OUT that the input no longer has (kept)
     empty_ok: int = 0  # ok with empty content: suspicious
-    attempts: int = 0  # HTTP attempts made by this run
+    attempts: int = 0  # HTTP attempts made by this run (cancelled ones included)
     rate_limited: int = 0  # 429 answers seen by this run
     torn_lines_set_aside: int = 0
     compacted_lines: int = 0
@@ -32,7 +32,7 @@ class Counters:
         """Results written by this run."""
         return self.ok + self.error + self.invalid
 
-    def count(self, result: Result, new_attempts: int) -> None:
+    def count(self, result: Result) -> None:
         """Count one written result."""
         if result.status == "ok":
             self.ok += 1
@@ -42,7 +42,6 @@ class Counters:
             self.error += 1
         else:
             self.invalid += 1
-        self.attempts += new_attempts
 
     def summary(self, outcome: str) -> dict[str, Any]:
         """The summary as a JSON-able dict."""

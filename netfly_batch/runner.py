@@ -25,18 +25,19 @@ class Job:
     body: dict[str, Any]
     request_hash: str
     attempts_before: int = 0
+    cost: int = 0  # estimated tokens, for a --tpm budget
 
 
 class Complete(Protocol):
     """Anything that turns a request body into a whole answer (e.g. `ChatClient.complete`)."""
 
-    def __call__(self, body: dict[str, Any]) -> Awaitable[Completion]: ...
+    def __call__(self, body: dict[str, Any], cost: int = 0) -> Awaitable[Completion]: ...
 
 
 async def run_pool(
     jobs: Iterator[Job],
     complete: Complete,
-    record: Callable[[Result, int], None],
+    record: Callable[[Result], None],
     concurrency: int,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> None:
@@ -51,29 +52,31 @@ async def run_pool(
             job = next(jobs, None)
             if job is None:
                 return
-            result, new_attempts = await send_job(job, complete)
-            record(result, new_attempts)
+            record(await send_job(job, complete))
 
-    async with asyncio.TaskGroup() as group:
-        for _ in range(max(1, concurrency)):
-            group.create_task(worker())
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(max(1, concurrency)):
+                group.create_task(worker())
+    except BaseExceptionGroup as group:  # e.g. OUT could not be written: say why, once
+        raise group.exceptions[0] from None
 
 
-async def send_job(job: Job, complete: Complete) -> tuple[Result, int]:
+async def send_job(job: Job, complete: Complete) -> Result:
     """One prompt to one result line; never raises (but for cancellation)."""
     prompt = job.prompt
     started = time.monotonic()
     try:
-        completion = await complete(job.body)
+        completion = await complete(job.body, job.cost)
     except RequestError as error:
         return _result(job, "error", job.attempts_before + error.attempts, started,
-                       error=error_fields(error)), error.attempts
+                       error=error_fields(error))
     except Exception as error:  # a bug must cost one result, never the run
         log.exception("unexpected error on prompt %s", prompt.id)
         return _result(job, "error", job.attempts_before + 1, started,
-                       error=error_fields(error)), 1
+                       error=error_fields(error))
     return _result(job, "ok", job.attempts_before + completion.attempts, started,
-                   completion=completion), completion.attempts
+                   completion=completion)
 
 
 def _result(job: Job, status: str, attempts: int, started: float, *,

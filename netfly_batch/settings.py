@@ -31,6 +31,7 @@ JITTER_S = 1.0
 MAX_RETRY_AFTER_S = 120.0
 
 CONCURRENCY = 8
+BREAKER_THRESHOLD = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +84,7 @@ class RunSettings:
     summary_json: str | None = None
     check_models: bool = True  # the FreeNetfly service knows only its two models
     stop_grace_s: float = 30.0  # after --max-runtime, how long in-flight requests may finish
+    rpm: float | None = None  # requests per minute
+    tpm: float | None = None  # estimated tokens per minute
+    adaptive: bool = False  # AIMD in-flight limit, like TCP congestion control
+    breaker_threshold: int = BREAKER_THRESHOLD  # consecutive refused attempts that stop a run
