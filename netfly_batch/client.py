@@ -48,10 +48,11 @@ BROWSER_HEADERS: dict[str, str] = {
 class AttemptGate(Protocol):
     """Called around every HTTP attempt (flow control: limits, pauses, the breaker)."""
 
-    async def enter(self, cost: int) -> None:
-        """Wait until an attempt of `cost` estimated tokens may start."""
+    async def enter(self, cost: int) -> float:
+        """Wait until an attempt of `cost` estimated tokens may start; return a start mark."""
 
-    def leave(self, error: RequestError | None, headers: Mapping[str, str] | None) -> None:
+    def leave(self, started: float, error: RequestError | None,
+              headers: Mapping[str, str] | None) -> None:
         """The attempt ended (error None: it succeeded); `headers` if a response came."""
 
 
@@ -172,7 +173,7 @@ class ChatClient:
             async for text in self._attempt(payload, number, builder):
                 yield text
             return
-        await gate.enter(cost)
+        started = await gate.enter(cost)
         outcome: list[Any] = [None, None]  # error, headers: filled in by _attempt
         try:
             async for text in self._attempt(payload, number, builder, outcome):
@@ -182,7 +183,7 @@ class ChatClient:
                 outcome[0] = TransportError("the attempt was cancelled")
             raise
         finally:
-            gate.leave(outcome[0], outcome[1])
+            gate.leave(started, outcome[0], outcome[1])
 
     async def _attempt(
         self, payload: bytes, number: int, builder: CompletionBuilder,

@@ -1,9 +1,9 @@
 """Flow control for the pool: rate limits, adaptive concurrency, pauses, the breaker.
 
 `FlowControl` is the `AttemptGate` the client calls around every HTTP attempt:
-`await enter(cost)` before it (waits for the request and token buckets, the in-flight
-limit and any pool-wide pause), `leave(error, headers)` after it (adapts the limit,
-reads rate-limit headers, counts 429s, feeds the breaker).
+`started = await enter(cost)` before it (waits for the request and token buckets, the
+in-flight limit and any pool-wide pause), `leave(started, error, headers)` after it
+(adapts the limit, reads rate-limit headers, counts 429s, feeds the breaker).
 """
 
 from __future__ import annotations
@@ -110,8 +110,11 @@ class FlowControl:
         """The in-flight limit in force now."""
         return max(1, int(self.limit))
 
-    async def enter(self, cost: int = 0) -> None:
-        """Wait for a pool slot, the end of any pause, and the rate buckets."""
+    async def enter(self, cost: int = 0) -> float:
+        """Wait for a pool slot, the end of any pause, and the rate buckets.
+
+        Returns the attempt's start time, to hand back to `leave()`.
+        """
         while True:
             pause = self._paused_until - self._clock()
             if pause > 0:
@@ -131,9 +134,11 @@ class FlowControl:
             self.in_flight -= 1
             self._changed.set()
             raise
+        return self._clock()
 
-    def leave(self, error: RequestError | None, headers: Mapping[str, str] | None) -> None:
-        """One attempt ended: free its slot and learn from how it ended."""
+    def leave(self, started: float, error: RequestError | None,
+              headers: Mapping[str, str] | None) -> None:
+        """The attempt that `enter()` started at `started` ended: free its slot and learn."""
         self.in_flight -= 1
         self.attempts += 1
         if headers is not None:
@@ -142,21 +147,22 @@ class FlowControl:
             if error.status == 429:
                 self.rate_limited += 1
             if error.status == 429 or error.retry_after_s is not None:
-                self._throttled(error.retry_after_s)
+                self._throttled(started, error.retry_after_s)
         elif error is None and self.settings.adaptive:
             self.limit = min(float(self.settings.concurrency), self.limit + 1.0 / self.limit)
         self._watch_for_dead_endpoint(error)
         self._changed.set()
 
-    def _throttled(self, retry_after_s: float | None) -> None:
-        if retry_after_s and self.settings.adaptive:
+    def _throttled(self, started: float, retry_after_s: float | None) -> None:
+        if not self.settings.adaptive:
+            return
+        if retry_after_s:
             self.pause(retry_after_s)
-        now = self._clock()
-        # Halve at most once per round trip: 429s of requests already in flight at the
-        # last decrease say nothing new.
-        if self.settings.adaptive and now - self._last_decrease >= 1.0:
+        # Halve once per round trip, as TCP does: a 429 for an attempt that was already
+        # in flight at the last decrease says nothing new.
+        if started >= self._last_decrease:
             self.limit = max(1.0, self.limit / 2)
-            self._last_decrease = now
+            self._last_decrease = self._clock()
 
     def pause(self, seconds: float) -> None:
         """Start no attempt for `seconds` (capped), pool-wide."""
