@@ -136,17 +136,23 @@ class BatchRun:
 
     def _jobs(self, lines: Iterable[bytes], state: LedgerState) -> Iterator[Job]:
         """Valid prompts still to do; invalid lines are recorded on the way."""
+        shard = self.settings.shard
+        reports_invalid = shard is None or shard.index == 0
         for item in read_prompts(lines):
             if isinstance(item, InvalidLine):
-                self._record_invalid(item)
+                if reports_invalid:
+                    self._record_invalid(item)
+                continue
+            self.seen_ids.add(item.id)
+            if shard is not None and not shard.owns(item.id):
                 continue
             try:
                 body = self._body(item)
             except InputError as error:
-                self._record_invalid(InvalidLine(item.id, item.line_no, error.reason,
-                                                 item.metadata))
+                if reports_invalid:
+                    self._record_invalid(InvalidLine(item.id, item.line_no, error.reason,
+                                                     item.metadata))
                 continue
-            self.seen_ids.add(item.id)
             fingerprint = request_hash(body)
             if item.id in state.ok:
                 if state.ok[item.id] == fingerprint:
@@ -194,7 +200,9 @@ class BatchRun:
     def _estimate_total(self) -> int | None:
         if self.settings.input_path == "-":
             return None
-        return count_lines(Path(self.settings.input_path))
+        total = count_lines(Path(self.settings.input_path))
+        shard = self.settings.shard
+        return total if total is None or shard is None else -(-total // shard.count)
 
 
 def open_input(path: str) -> IO[bytes]:

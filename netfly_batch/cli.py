@@ -27,6 +27,7 @@ EXIT_USAGE = 2  # Click's own code for a bad command line
 EXIT_CANNOT_START = 3  # INPUT unreadable, OUT not writable / in a missing folder / = INPUT
 EXIT_LOCKED = 4  # another run is writing OUT
 EXIT_ENDPOINT_DOWN = 5  # the breaker stopped the run: endpoint unreachable or refusing us
+EXIT_MERGE_PARTIAL = 6  # merge --input: some input ids have no result in any OUT
 EXIT_STOPPED_AT_MAX_RUNTIME = 75  # --max-runtime reached with work left (EX_TEMPFAIL)
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
@@ -144,6 +145,11 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 @click.option("--summary-json", type=click.Path(dir_okay=False), default=None,
               help="Also write the summary as JSON to this file.")
+@click.option("--shard", envvar="NETFLY_SHARD", default=None, metavar="I/N|auto",
+              help="Send only shard I of N (by a stable hash of the id); auto reads Slurm "
+                   "or Kubernetes variables. OUT must contain {shard}.")
+@click.option("--shard-count", envvar="NETFLY_SHARD_COUNT", type=click.IntRange(1),
+              default=None, help="N for --shard auto in a Kubernetes indexed Job.")
 @click.option("--simulate", is_flag=True,
               help="Run against the built-in simulated endpoint (offline rehearsal).")
 @simulator_options("sim-")
@@ -177,6 +183,56 @@ def serve(host: str, port: int, **options: Any) -> None:
 
     sim_settings = _sim_settings(options, "")
     _run_async(serve_forever(sim_settings, host, port, lambda text: click.echo(text, err=True)))
+
+
+@main.command()
+@click.argument("sources", metavar="OUT...", nargs=-1, required=True,
+                type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "target", required=True, type=click.Path(dir_okay=False),
+              metavar="MERGED", help="Where to write the merged results (atomically).")
+@click.option("--input", "input_path", type=click.Path(dir_okay=False), default=None,
+              help="The prompts file: report its ids that no OUT answers (then exit 6).")
+def merge(sources: tuple[str, ...], target: str, input_path: str | None) -> None:
+    """Merge result files (shard outputs or any runs): the latest result per id, one line each.
+
+    \b
+    Exit codes: 0 every result ok (and, with --input, every input id answered);
+    1 some results are error/invalid; 3 a file cannot be read or written;
+    6 --input names ids that no OUT answers (partial).
+
+    \b
+    Example:
+      netfly-batch merge out.*-of-4.jsonl -o results.jsonl --input prompts.jsonl
+    """
+    from pathlib import Path
+
+    from .merge import merge_outputs
+
+    try:
+        report = merge_outputs([Path(s) for s in sources], Path(target),
+                               Path(input_path) if input_path else None)
+    except NetflyError as error:
+        _fail(str(error))
+        sys.exit(EXIT_CANNOT_START)
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(report.by_status.items()))
+    click.echo(f"netfly-batch: merged {len(sources)} files into {target}: "
+               f"{report.written} lines ({counts or 'nothing'})", err=True)
+    if report.unreadable_lines:
+        click.echo(f"netfly-batch: skipped {report.unreadable_lines} unreadable lines", err=True)
+    if report.not_in_input:
+        click.echo(f"netfly-batch: {len(report.not_in_input)} ids are in no input line: "
+                   f"{_some(report.not_in_input)}", err=True)
+    if report.missing:
+        click.echo(f"netfly-batch: partial: {len(report.missing)} input ids have no result: "
+                   f"{_some(report.missing)}", err=True)
+        sys.exit(EXIT_MERGE_PARTIAL)
+    failed = sum(n for status, n in report.by_status.items() if status != "ok")
+    sys.exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+
+
+def _some(ids: list[str], shown: int = 5) -> str:
+    more = f" (+{len(ids) - shown} more)" if len(ids) > shown else ""
+    return ", ".join(ids[:shown]) + more
 
 
 async def _run(options: dict[str, Any]) -> int:
@@ -257,9 +313,11 @@ def _settings_from(options: dict[str, Any]) -> tuple[
     for name in ("temperature", "max_tokens", "top_p"):
         if options[name] is not None:
             params[name] = options[name]
+    shard, output_path = _shard_and_output(options)
     run_settings = defaults.RunSettings(
         input_path=options["input_path"],
-        output_path=options["output_path"],
+        output_path=output_path,
+        shard=shard,
         model=options["model"],
         params=params,
         concurrency=options["concurrency"],
@@ -296,6 +354,20 @@ def _settings_from(options: dict[str, Any]) -> tuple[
         except ModelNotSupportedError as error:
             raise click.BadParameter(str(error), param_hint="--model") from None
     return run_settings, client_settings, retry
+
+
+def _shard_and_output(options: dict[str, Any]) -> tuple[Any, str]:
+    if options["shard"] is None:
+        return None, options["output_path"]
+    import os
+
+    from .shard import ShardError, parse_shard
+
+    try:
+        shard = parse_shard(options["shard"], os.environ, options["shard_count"])
+        return shard, shard.output_path(options["output_path"])
+    except ShardError as error:
+        raise click.UsageError(str(error)) from None
 
 
 def _sim_settings(options: dict[str, Any], prefix: str) -> Any:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .shard import Shard
 
 FREENETFLY_URL = "https://free.netfly.top"
 FREENETFLY_ENDPOINT = "/api/openai/v1/chat/completions"
@@ -88,3 +91,4 @@ class RunSettings:
     tpm: float | None = None  # estimated tokens per minute
     adaptive: bool = False  # AIMD in-flight limit, like TCP congestion control
     breaker_threshold: int = BREAKER_THRESHOLD  # consecutive refused attempts that stop a run
+    shard: Shard | None = None  # send only this shard's ids (invalid lines: shard 0 reports)
