@@ -24,6 +24,7 @@ from .errors import OutputError, OutputLockedError
 log = logging.getLogger(__name__)
 
 FSYNC_INTERVAL_S = 1.0
+write_fd = os.write  # the one call that writes results; a seam for disk-full tests
 
 
 @dataclass(slots=True)
@@ -80,7 +81,7 @@ class Ledger:
         view = memoryview(line)
         try:
             while view:
-                written = os.write(self._fd, view)
+                written = write_fd(self._fd, view)
                 view = view[written:]
         except OSError as exc:
             reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror

@@ -195,7 +195,8 @@ def test_simulate_runs_the_bundled_sample(tmp_path: Path) -> None:
     sample = Path(__file__).resolve().parents[1] / "samples" / "prompts.jsonl"
     out = tmp_path / "out.jsonl"
     result = run_cli([str(sample), "-o", str(out), "--simulate", "--sim-fail-rate", "0.3",
-                      "--sim-seed", "1", "--retry-wait", "0", "--max-attempts", "10"])
+                      "--sim-seed", "1", "--sim-retry-after-s", "0", "--retry-wait", "0",
+                      "--max-attempts", "10"])
     assert result.exit_code == 0, result.output
     rows = read_results(out)
     assert len(rows) == sum(1 for line in sample.read_bytes().splitlines() if line.strip())

@@ -286,3 +286,42 @@ def _wait_for(condition: Any, timeout: float = 20) -> None:
         if time.monotonic() > deadline:
             pytest.fail("timed out waiting")
         time.sleep(0.02)
+
+
+def test_disk_full_stops_with_a_clear_error_and_no_torn_result(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC while writing: exit 3 naming the full disk; what was written stays readable."""
+    source = prompts(tmp_path, 10)
+    out = tmp_path / "out.jsonl"
+    real_write = ledger_module.write_fd
+    calls = {"n": 0}
+
+    def fill_up(fd: int, data: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] == 4:  # half of the fourth line reaches the disk, then it is full
+            return real_write(fd, bytes(data[: len(data) // 2]))
+        if calls["n"] > 4:
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(ledger_module, "write_fd", fill_up)
+    with simulator_thread() as sim:
+        result = run_cli(str(source), "-o", str(out), "--base-url", sim.url, "-c", "1")
+        assert result.exit_code == 3
+        assert "the disk is full" in result.stderr
+        assert "Traceback" not in result.output
+        monkeypatch.undo()
+        again = run_cli(str(source), "-o", str(out), "--base-url", sim.url)
+    assert again.exit_code == 0
+    assert_complete(out, 10)
+    assert (tmp_path / "out.jsonl.torn").exists()
+
+
+def test_out_that_cannot_be_written_is_refused(tmp_path: Path) -> None:
+    """OUT where nothing can be created: exit 3 with one clear line."""
+    source = prompts(tmp_path, 1)
+    result = CliRunner().invoke(main, ["run", str(source), "-o", "/proc/netfly-out.jsonl",
+                                       "--simulate"])
+    assert result.exit_code == 3
+    assert "cannot write" in result.output
+    assert "Traceback" not in result.output
