@@ -52,7 +52,7 @@ class BatchRun:
         self.ledger = Ledger(Path(settings.output_path))
         self.stop_reason: str | None = None
         self.signal_number: int | None = None
-        self.seen_ids: set[str] = set()
+        self._known_ids_in_input = 0  # input ids that OUT already has a result for
         self._superseding = 0
         self._pool: asyncio.Future[None] | None = None
         self.flow = FlowControl(
@@ -78,8 +78,8 @@ class BatchRun:
             async with ChatClient(self.client_settings, self.retry, gate=self.flow) as client:
                 await self._run_pool(self._jobs(lines, state), client)
             if self.stop_reason is None:
-                self.counters.not_in_input = sum(
-                    1 for i in (*state.ok, *state.failed) if i not in self.seen_ids)
+                self.counters.not_in_input = (
+                    len(state.ok) + len(state.failed) - self._known_ids_in_input)
                 if state.dropped_lines or self._superseding:
                     self.counters.compacted_lines = self.ledger.compact()
         finally:
@@ -143,7 +143,8 @@ class BatchRun:
                 if reports_invalid:
                     self._record_invalid(item)
                 continue
-            self.seen_ids.add(item.id)
+            if item.id in state.ok or item.id in state.failed:
+                self._known_ids_in_input += 1
             if shard is not None and not shard.owns(item.id):
                 continue
             try:

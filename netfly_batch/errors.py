@@ -141,6 +141,6 @@ def status_of_code(code: object) -> int | None:
         return None
     if isinstance(code, int):
         return code if 100 <= code <= 599 else None
-    if isinstance(code, str) and code.isdigit() and len(code) == 3:
+    if isinstance(code, str) and code.isascii() and code.isdigit() and len(code) == 3:
         return int(code)
     return None

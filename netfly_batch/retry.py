@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -27,14 +28,17 @@ def is_retryable(error: BaseException) -> bool:
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds the server asked us to wait, from `retry-after-ms` or `Retry-After`."""
+    lowered: dict[str, str] = {}  # header names are case-insensitive, even in a plain dict
+    for key, text in headers.items():
+        lowered.setdefault(key.lower(), text)
     for name in _RETRY_AFTER_MS:
-        value = headers.get(name)
+        value = lowered.get(name)
         if value is not None:
             seconds = _parse_seconds(value)
             if seconds is not None:
                 return seconds / 1000.0
     for name in _RETRY_AFTER:
-        value = headers.get(name)
+        value = lowered.get(name)
         if value is None:
             continue
         seconds = _parse_seconds(value)
@@ -84,4 +88,6 @@ def _seconds_until_date(value: str, now: float) -> float | None:
         when = parsedate_to_datetime(value.strip())
     except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:  # "-0000": a UTC time, not the local one
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - now)

@@ -83,10 +83,10 @@ class SSEDecoder:
 
     def _take_line(self, line: bytes, events: list[ServerSentEvent]) -> None:
         if not line:
-            if self._data:
+            data = "\n".join(self._data)
+            if data:  # a lone "data:" leaves an empty buffer: nothing to dispatch (WHATWG)
                 events.append(
-                    ServerSentEvent("\n".join(self._data), self._event or "message",
-                                    self._id, self._retry)
+                    ServerSentEvent(data, self._event or "message", self._id, self._retry)
                 )
             self._data = []
             self._data_size = 0
@@ -110,7 +110,7 @@ class SSEDecoder:
         elif name == b"id":
             if "\0" not in text:
                 self._id = text
-        elif name == b"retry" and text.isdigit():
+        elif name == b"retry" and text.isascii() and text.isdigit():
             self._retry = int(text)
 
 
