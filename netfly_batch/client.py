@@ -252,7 +252,11 @@ async def _read_whole_reply(
         return builder.add(parse_chunk(stripped))
     decoder = SSEDecoder(settings.max_event_bytes)
     events = decoder.feed(body) + decoder.close()
-    texts = [builder.add(parse_chunk(e.data)) for e in events if e.data != DONE]
+    texts: list[str] = []
+    for event in events:
+        if event.data == DONE:  # as in a stream: nothing after [DONE] counts
+            break
+        texts.append(builder.add(parse_chunk(event.data)))
     if not events:
         raise StreamError(f"the server's answer was neither SSE nor JSON: {_first_line(body)}")
     return "".join(texts)

@@ -30,12 +30,14 @@ class ServerSentEvent:
 class SSEDecoder:
     """Incremental decoder: `feed()` each chunk as it arrives, `close()` at the end."""
 
-    __slots__ = ("_at_start", "_data", "_data_size", "_event", "_id", "_max", "_retry",
-                 "_skip_lf", "_tail", "comments")
+    __slots__ = ("_at_start", "_data", "_data_size", "_event", "_id", "_max", "_more",
+                 "_more_size", "_retry", "_skip_lf", "_tail", "comments")
 
     def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
         self._max = max_event_bytes
         self._tail = b""
+        self._more: list[bytes] = []  # later pieces of the tail's line, joined once it ends
+        self._more_size = 0
         self._skip_lf = False  # the last chunk ended in "\r": a leading "\n" belongs to it
         self._at_start = True
         self._data: list[str] = []
@@ -51,6 +53,16 @@ class SSEDecoder:
             self._skip_lf = False
             if chunk[0] == 0x0A:
                 chunk = chunk[1:]
+        if (self._tail and not self._at_start and chunk
+                and b"\n" not in chunk and b"\r" not in chunk):
+            # The line goes on: keep the piece aside instead of copying the whole line again
+            # (a long event trickling in small pieces would otherwise cost quadratic time).
+            self._more.append(chunk)
+            self._more_size += len(chunk)
+            if len(self._tail) + self._more_size > self._max:
+                raise _too_large(self._max)
+            return []
+        self._join_tail()
         buffer = self._tail + chunk if self._tail else chunk
         if self._at_start:
             if len(buffer) < len(_BOM) and _BOM.startswith(buffer):
@@ -74,12 +86,19 @@ class SSEDecoder:
     def close(self) -> list[ServerSentEvent]:
         """End of body: an unterminated last line and event are still delivered."""
         events: list[ServerSentEvent] = []
+        self._join_tail()
         if self._tail:
             tail, self._tail = self._tail, b""
             if not (self._at_start and _BOM.startswith(tail)):
                 self._take_line(tail, events)
         self._take_line(b"", events)
         return events
+
+    def _join_tail(self) -> None:
+        if self._more:
+            self._tail = b"".join([self._tail, *self._more])
+            self._more = []
+            self._more_size = 0
 
     def _take_line(self, line: bytes, events: list[ServerSentEvent]) -> None:
         if not line:

@@ -136,7 +136,8 @@ def test_line_parameters_override_command_line_defaults(tmp_path: Path) -> None:
         assert body["stream"] is True
         assert body["stop"] == ["END"]
         assert body["user"] == "tester"
-        assert body["top_p"] == 1 and body["presence_penalty"] == 0
+        assert body["top_p"] == 1
+        assert body["presence_penalty"] == 0
     results = {r["id"]: r for r in read_results(out)}
     assert results["a"]["metadata"] == {"row": [1, 2]}
     assert results["c"]["metadata"] is None
@@ -248,7 +249,8 @@ def test_no_secret_reaches_output_or_stderr(tmp_path: Path) -> None:
         proxied = run_cli([str(source), "-o", str(out), "--base-url", url, "--fresh",
                            "--proxy", "http://bob:pr0xyPASS@127.0.0.1:9", "--max-attempts", "1"])
     assert seen_auth == ["Bearer sk-TOPSECRET-1"]
-    assert result.exit_code == 1 and proxied.exit_code == 1
+    assert result.exit_code == 1
+    assert proxied.exit_code == 1
     text = out.read_text() + result.output + proxied.output + summary.read_text()
     assert "TOPSECRET" not in text
     assert "pr0xyPASS" not in text

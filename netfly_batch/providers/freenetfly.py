@@ -104,7 +104,8 @@ class FreeNetfly(AsyncGeneratorProvider, ProviderModelMixin):
         """Separate connection and retry settings from request parameters."""
         client_kwargs = {k: kwargs[k] for k in kwargs if k in _CLIENT_KWARGS}
         retry_kwargs = {k: kwargs[k] for k in kwargs if k in _RETRY_KWARGS}
-        params = {k: v for k, v in kwargs.items() if k not in client_kwargs and k not in retry_kwargs}
+        params = {k: v for k, v in kwargs.items()
+                  if k not in client_kwargs and k not in retry_kwargs}
         if "api_endpoint" in client_kwargs:
             client_kwargs["endpoint"] = client_kwargs.pop("api_endpoint")
         if "timeout" in client_kwargs:
