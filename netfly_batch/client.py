@@ -9,6 +9,7 @@ exceptions are mapped here to the `RequestError` tree; none escapes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
@@ -88,6 +89,8 @@ class ChatClient:
         self._gate = gate
         self._url = self.settings.url
         self._headers = build_headers(self.settings, self.settings.base_url)
+        self._url_has_password = redact(f"{self.settings.proxy} {self._url}") != (
+            f"{self.settings.proxy} {self._url}")
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> ChatClient:
@@ -148,9 +151,14 @@ class ChatClient:
                 number = attempt.retry_state.attempt_number
                 delivered = False
                 try:
-                    async for text in self._fragments(payload, number):
-                        delivered = True
-                        yield text
+                    async with self._exchange(payload, number) as response:
+                        builder = CompletionBuilder()
+                        async with contextlib.aclosing(
+                                _texts(response, builder, self.settings)) as texts:
+                            async for text in texts:
+                                delivered = True
+                                yield text
+                        _check_finished(builder)
                 except RequestError as error:
                     if delivered:
                         error.retryable = False
@@ -158,68 +166,97 @@ class ChatClient:
 
     async def _complete_once(self, payload: bytes, number: int, cost: int = 0) -> Completion:
         builder = CompletionBuilder()
-        async for _ in self._fragments(payload, number, builder, cost):
-            pass
+        async with self._exchange(payload, number, cost) as response:
+            await _fold(response, builder, self.settings)
+            _check_finished(builder)
         return builder.build(number)
 
-    async def _fragments(
-        self, payload: bytes, number: int, builder: CompletionBuilder | None = None,
-        cost: int = 0,
-    ) -> AsyncIterator[str]:
-        """One attempt: POST, then yield the text of each chunk; judge the end."""
-        builder = builder or CompletionBuilder()
-        gate = self._gate
-        if gate is None:
-            async for text in self._attempt(payload, number, builder):
-                yield text
-            return
-        started = await gate.enter(cost)
-        outcome: list[Any] = [None, None]  # error, headers: filled in by _attempt
-        try:
-            async for text in self._attempt(payload, number, builder, outcome):
-                yield text
-        except BaseException:
-            if outcome[0] is None:  # cancelled or abandoned: not a success to learn from
-                outcome[0] = TransportError("the attempt was cancelled")
-            raise
-        finally:
-            gate.leave(started, outcome[0], outcome[1])
+    @contextlib.asynccontextmanager
+    async def _exchange(
+        self, payload: bytes, number: int, cost: int = 0
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One attempt's HTTP exchange: gate, POST, status check; every failure mapped.
 
-    async def _attempt(
-        self, payload: bytes, number: int, builder: CompletionBuilder,
-        outcome: list[Any] | None = None,
-    ) -> AsyncIterator[str]:
+        Whatever goes wrong inside the block, aiohttp's or ours, leaves as a
+        `RequestError` carrying the attempt number, with no secret in its message.
+        """
+        gate = self._gate
+        started = await gate.enter(cost) if gate is not None else 0.0
+        error: RequestError | None = None
+        cause: BaseException | None = None
+        headers: Mapping[str, str] | None = None
         try:
             async with self._open().post(
                 self._url, data=payload, headers=self._headers, proxy=self.settings.proxy
             ) as response:
-                if outcome is not None:
-                    outcome[1] = response.headers
+                headers = response.headers
                 if response.status >= 300:
                     raise await _status_error(response, self.settings.max_event_bytes)
-                if response.content_type == "text/event-stream":
-                    async for text in _read_events(response, builder, self.settings):
-                        yield text
-                else:
-                    text = await _read_whole_reply(response, builder, self.settings)
-                    if text:
-                        yield text
-            if not builder.finish_reason:
-                raise TransportError(
-                    "the stream ended without a finish_reason (cut short by the server); "
-                    "its partial text was discarded"
-                )
-        except RequestError as error:
-            error.attempts = number
-            if outcome is not None:
-                outcome[0] = error
+                yield response
+        except RequestError as failure:
+            error = failure
+        except (aiohttp.ClientError, TimeoutError, OSError) as failure:
+            error, cause = _transport_error(failure, self.settings), failure
+        except ValueError as failure:  # e.g. aiohttp refusing an impossible URL or header
+            error = RequestError(f"the request could not be made: {failure}", retryable=False)
+            cause = failure
+        except BaseException:  # cancelled or abandoned: not an outcome to learn from
+            if gate is not None:
+                gate.leave(started, TransportError("the attempt was cancelled"), headers)
             raise
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            error = _transport_error(exc, self.settings)
-            error.attempts = number
-            if outcome is not None:
-                outcome[0] = error
-            raise error from exc
+        finally:
+            if error is not None:
+                error.attempts = number
+                error.hide(self.settings.api_key)
+                if gate is not None:
+                    gate.leave(started, error, headers)
+        if error is not None:
+            # aiohttp's own exception may quote a proxy or URL password: drop it then.
+            raise error from (None if self._url_has_password else cause)
+        if gate is not None:
+            gate.leave(started, None, headers)
+
+
+def _check_finished(builder: CompletionBuilder) -> None:
+    """An answer is whole only when a choice carried a finish_reason."""
+    if not builder.finish_reason:
+        raise TransportError(
+            "the stream ended without a finish_reason (cut short by the server); "
+            "its partial text was discarded"
+        )
+
+
+async def _fold(
+    response: aiohttp.ClientResponse, builder: CompletionBuilder, settings: ClientSettings
+) -> None:
+    """Read the whole body into `builder` (the `complete()` path: no per-text yields)."""
+    if response.content_type != "text/event-stream":
+        await _read_whole_reply(response, builder, settings)
+        return
+    decoder = SSEDecoder(settings.max_event_bytes)
+    add = builder.add
+    async for raw in response.content.iter_any():
+        for event in decoder.feed(raw):
+            if event.data == DONE:
+                return
+            add(parse_chunk(event.data))
+    for event in decoder.close():
+        if event.data == DONE:
+            return
+        add(parse_chunk(event.data))
+
+
+async def _texts(
+    response: aiohttp.ClientResponse, builder: CompletionBuilder, settings: ClientSettings
+) -> AsyncIterator[str]:
+    """The text of each chunk as it arrives (the `stream()` path)."""
+    if response.content_type != "text/event-stream":
+        text = await _read_whole_reply(response, builder, settings)
+        if text:
+            yield text
+        return
+    async for text in _read_events(response, builder, settings):
+        yield text
 
 
 async def _read_events(

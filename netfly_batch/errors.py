@@ -77,6 +77,14 @@ class RequestError(NetflyError):
         """The one-sentence description."""
         return str(self.args[0]) if self.args else ""
 
+    def hide(self, secret: str | None) -> None:
+        """Blank out `secret` (e.g. an API key a server echoed back) from the message."""
+        if secret and secret in self.message:
+            self.args = (self.message.replace(secret, "***"),)
+            server_message = getattr(self, "server_message", None)
+            if isinstance(server_message, str):
+                self.server_message = server_message.replace(secret, "***")
+
 
 class TransportError(RequestError):
     """Connection refused or dropped, a timeout, or a stream cut short: always retryable."""

@@ -710,3 +710,34 @@ async def test_stream_early_break_and_aclose(serve, fake_sleep):
         await asyncio.wait_for(left.wait(), 2)
         assert (await client.complete(BODY)).content == "still working"
     assert server.requests == 2
+
+
+# --- secrets ----------------------------------------------------------------------------
+
+
+async def test_an_api_key_echoed_by_the_server_is_hidden(serve, fake_sleep):
+    """A server that quotes our API key in its error: the key never reaches the message."""
+
+    async def echo_key(request: web.Request) -> web.Response:
+        key = request.headers["Authorization"].removeprefix("Bearer ")
+        return web.json_response({"error": {"message": f"Incorrect API key: {key}"}},
+                                 status=401)
+
+    server = await serve(echo_key)
+    error = await failure_of(server, fake_sleep, api_key="sk-live-SECRET123")
+    assert "SECRET123" not in str(error)
+    assert "SECRET123" not in repr(error)
+    assert "Incorrect API key: ***" in str(error)
+    assert "SECRET123" not in error.server_message
+
+
+async def test_credentials_in_the_url_and_an_api_key_fail_as_a_request_error(fake_sleep):
+    """aiohttp's ValueError for user:pass@ in the URL plus a key is mapped, not escaped."""
+    async with ChatClient(ClientSettings(base_url="http://user:pw-SECRET@127.0.0.1:9",
+                                         api_key="k"), sleep=fake_sleep) as client:
+        with pytest.raises(RequestError) as caught:
+            await client.complete(BODY)
+    assert caught.value.retryable is False
+    assert caught.value.attempts == 1
+    assert "pw-SECRET" not in str(caught.value)
+    assert caught.value.__cause__ is None
