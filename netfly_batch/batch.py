@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .bloom import BloomFilter
 from .client import ChatClient
 from .errors import InputError, InputFileError, ModelNotSupportedError, OutputError, RequestError
 from .flow import FlowControl, FlowSettings, estimate_tokens
 from .ledger import Ledger, LedgerState
 from .progress import Counters, ProgressBar
-from .prompts import InvalidLine, Prompt, read_prompts
+from .prompts import InvalidLine, MaybeRepeated, Prompt, SeenIds, read_prompts, settle_repeats
 from .providers import FreeNetfly
 from .results import Result, request_hash
 from .runner import Job, run_pool
@@ -55,6 +56,7 @@ class BatchRun:
         self._known_ids_in_input = 0  # input ids that OUT already has a result for
         self._superseding = 0
         self._pool: asyncio.Future[None] | None = None
+        self._total_lines: int | None = None
         self.flow = FlowControl(
             FlowSettings(settings.concurrency, settings.rpm, settings.tpm, settings.adaptive,
                          settings.breaker_threshold),
@@ -72,6 +74,8 @@ class BatchRun:
                 lines.close()
             raise
         self.counters.torn_lines_set_aside = 1 if state.torn_bytes else 0
+        self._total_lines = (None if self.settings.input_path == "-"
+                             else count_lines(Path(self.settings.input_path)))
         bar = ProgressBar(self._estimate_total(), self._progress_enabled(), self.stderr)
         self._bar = bar
         try:
@@ -135,36 +139,62 @@ class BatchRun:
                 self._pool.cancel()
 
     def _jobs(self, lines: Iterable[bytes], state: LedgerState) -> Iterator[Job]:
-        """Valid prompts still to do; invalid lines are recorded on the way."""
+        """Valid prompts still to do; invalid lines are recorded on the way.
+
+        Repeated ids are found with a Bloom filter (flat memory); each id it is unsure
+        about is settled by a second pass over the input file, and sent then if new.
+        """
+        suspects: dict[str, list[int]] = {}
+        for item in read_prompts(lines, self._seen_ids()):
+            if isinstance(item, MaybeRepeated):
+                suspects.setdefault(item.prompt.id, []).append(item.prompt.line_no)
+                continue
+            job = self._job_for(item, state)
+            if job is not None:
+                yield job
+        if suspects:
+            with open(self.settings.input_path, "rb") as again:
+                for settled in settle_repeats(again, suspects):
+                    job = self._job_for(settled, state)
+                    if job is not None:
+                        yield job
+
+    def _seen_ids(self) -> SeenIds | None:
+        """Exact ids for standard input (it cannot be read twice), a Bloom filter for files."""
+        if self.settings.input_path == "-":
+            return None
+        return BloomFilter(self._total_lines or 0)
+
+    def _job_for(self, item: Prompt | InvalidLine, state: LedgerState) -> Job | None:
+        """The job for one parsed line, or None (invalid, another shard's, or already done)."""
         shard = self.settings.shard
         reports_invalid = shard is None or shard.index == 0
-        for item in read_prompts(lines):
-            if isinstance(item, InvalidLine):
-                if reports_invalid:
-                    self._record_invalid(item)
-                continue
-            if item.id in state.ok or item.id in state.failed:
-                self._known_ids_in_input += 1
-            if shard is not None and not shard.owns(item.id):
-                continue
-            try:
-                body = self._body(item)
-            except InputError as error:
-                if reports_invalid:
-                    self._record_invalid(InvalidLine(item.id, item.line_no, error.reason,
-                                                     item.metadata))
-                continue
-            fingerprint = request_hash(body)
-            if item.id in state.ok:
-                if state.ok[item.id] == fingerprint:
-                    self.counters.skipped_ok += 1
-                    self._bar.advance(self.counters)
-                    continue
-                self.counters.redone_changed += 1
-            if item.id in state.ok or item.id in state.failed:
-                self._superseding += 1
-            cost = estimate_tokens(body) if self.settings.tpm else 0
-            yield Job(item, body, fingerprint, state.attempts_before(item.id, fingerprint), cost)
+        if isinstance(item, InvalidLine):
+            if reports_invalid:
+                self._record_invalid(item)
+            return None
+        if item.id in state.ok or item.id in state.failed:
+            self._known_ids_in_input += 1
+        if shard is not None and not shard.owns(item.id):
+            return None
+        try:
+            body = self._body(item)
+        except InputError as error:
+            if reports_invalid:
+                self._record_invalid(InvalidLine(item.id, item.line_no, error.reason,
+                                                 item.metadata))
+            return None
+        fingerprint = request_hash(body)
+        if item.id in state.ok:
+            if state.ok[item.id] == fingerprint:
+                self.counters.skipped_ok += 1
+                self._bar.advance(self.counters)
+                return None
+            self.counters.redone_changed += 1
+        if item.id in state.ok or item.id in state.failed:
+            self._superseding += 1
+        cost = estimate_tokens(body) if self.settings.tpm else 0
+        return Job(item, body, fingerprint, state.attempts_before(item.id, fingerprint), cost)
 
     def _body(self, prompt: Prompt) -> dict[str, Any]:
         params = {**self.settings.params, **prompt.params}
@@ -201,7 +231,7 @@ class BatchRun:
     def _estimate_total(self) -> int | None:
         if self.settings.input_path == "-":
             return None
-        total = count_lines(Path(self.settings.input_path))
+        total = self._total_lines
         shard = self.settings.shard
         return total if total is None or shard is None else -(-total // shard.count)
 

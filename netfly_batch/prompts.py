@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -41,22 +41,88 @@ class InvalidLine:
     metadata: Any = None
 
 
-def read_prompts(lines: Iterable[bytes]) -> Iterator[Prompt | InvalidLine]:
-    """Parse lines lazily; blank lines are skipped, ids must be unique within the file."""
-    seen: set[str] = set()
+@dataclass(frozen=True, slots=True)
+class MaybeRepeated:
+    """A prompt whose id may have been used on an earlier line (a compact filter said so).
+
+    The caller settles it with `settle_repeats()`, a second pass over the input.
+    """
+
+    prompt: Prompt
+
+
+class SeenIds(Protocol):
+    """Remembers ids: `add()` says False when the id was (or may have been) seen before."""
+
+    def add(self, prompt_id: str) -> bool: ...
+
+
+class ExactIds:
+    """Every id in a set: exact, and memory grows with the input."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+
+    def add(self, prompt_id: str) -> bool:
+        """True when the id is new."""
+        if prompt_id in self._ids:
+            return False
+        self._ids.add(prompt_id)
+        return True
+
+
+def read_prompts(
+    lines: Iterable[bytes], seen: SeenIds | None = None
+) -> Iterator[Prompt | InvalidLine | MaybeRepeated]:
+    """Parse lines lazily; blank lines are skipped, ids must be unique within the file.
+
+    With the default exact `seen`, a repeated id is reported as an `InvalidLine`; with a
+    probabilistic one (a Bloom filter), an id it may have seen comes as `MaybeRepeated`.
+    """
+    exact = seen is None or isinstance(seen, ExactIds)
+    seen = seen or ExactIds()
     for line_no, raw in enumerate(lines, start=1):
         if line_no == 1 and raw.startswith(_BOM):
             raw = raw[len(_BOM):]
         if not raw.strip():
             continue
         item = parse_line(raw, line_no)
-        if isinstance(item, Prompt):
-            if item.id in seen:
-                yield InvalidLine(item.id, line_no, f"id {item.id!r} was already used on an "
-                                  "earlier line", item.metadata)
-                continue
-            seen.add(item.id)
+        if isinstance(item, Prompt) and not seen.add(item.id):
+            yield repeated_id(item) if exact else MaybeRepeated(item)
+            continue
         yield item
+
+
+def repeated_id(prompt: Prompt) -> InvalidLine:
+    """The report for a line that reuses an earlier line's id."""
+    return InvalidLine(prompt.id, prompt.line_no,
+                       f"id {prompt.id!r} was already used on an earlier line", prompt.metadata)
+
+
+def settle_repeats(lines: Iterable[bytes], suspects: dict[str, list[int]]
+                   ) -> Iterator[Prompt | InvalidLine]:
+    """Second pass: for each suspect id the first line wins; its later lines are repeats.
+
+    `suspects` maps an id to the line numbers that came as `MaybeRepeated`. Yields the
+    suspect lines again, as a `Prompt` (its id's first line after all) or an
+    `InvalidLine` (a real repeat). Lines past the last suspect are not read.
+    """
+    wanted = {line_no for numbers in suspects.values() for line_no in numbers}
+    last = max(wanted, default=0)
+    first_line: dict[str, int] = {}
+    for line_no, raw in enumerate(lines, start=1):
+        if line_no > last:
+            break
+        if line_no == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM):]
+        if not raw.strip():
+            continue
+        item = parse_line(raw, line_no)
+        if not isinstance(item, Prompt) or item.id not in suspects:
+            continue
+        first = first_line.setdefault(item.id, line_no)
+        if line_no in wanted:
+            yield item if first == line_no else repeated_id(item)
 
 
 def parse_line(raw: bytes, line_no: int) -> Prompt | InvalidLine:
