@@ -87,13 +87,11 @@ class BatchRun:
                 if state.dropped_lines or self._superseding:
                     self.counters.compacted_lines = self.ledger.compact()
         finally:
-            bar.close()
+            self._sync_flow_counters()
+            bar.close(self.counters)
             self.ledger.close()
             if lines is not sys.stdin.buffer:
                 lines.close()
-        self.counters.attempts = self.flow.attempts
-        self.counters.rate_limited = self.flow.rate_limited
-        self.counters.concurrency_limit = self.flow.current_limit
         return RunOutcome(self.stop_reason or "finished", self.counters, self.signal_number)
 
     async def _run_pool(self, jobs: Iterator[Job], client: ChatClient) -> None:
@@ -208,6 +206,11 @@ class BatchRun:
         body["stream"] = True
         return body
 
+    def _sync_flow_counters(self) -> None:
+        self.counters.attempts = self.flow.attempts
+        self.counters.rate_limited = self.flow.rate_limited
+        self.counters.concurrency_limit = self.flow.current_limit
+
     def _record_invalid(self, line: InvalidLine) -> None:
         error = {"type": "invalid_line", "message": f"line {line.line_no}: {line.reason}"}
         self._record(Result(line.id, "invalid", 0, None, error, line.line_no,
@@ -216,9 +219,7 @@ class BatchRun:
     def _record(self, result: Result) -> None:
         self.ledger.append(result.to_line())
         self.counters.count(result)
-        self.counters.attempts = self.flow.attempts
-        self.counters.rate_limited = self.flow.rate_limited
-        self.counters.concurrency_limit = self.flow.current_limit
+        self._sync_flow_counters()
         self._bar.advance(self.counters)
 
     def _progress_enabled(self) -> bool:

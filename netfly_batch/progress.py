@@ -101,15 +101,19 @@ class ProgressBar:
         now = time.monotonic()
         if now - self._last_refresh >= 0.5:
             self._last_refresh = now
-            postfix = f"ok={counters.ok} err={counters.error} inv={counters.invalid}"
-            if counters.rate_limited:
-                postfix += f" 429s={counters.rate_limited}"
-            if counters.concurrency_limit:
-                postfix += f" limit={counters.concurrency_limit}"
-            bar.set_postfix_str(postfix, refresh=False)
-            bar.refresh()
+            self._show(counters)
 
-    def close(self) -> None:
+    def _show(self, counters: Counters) -> None:
+        postfix = f"ok={counters.ok} err={counters.error} inv={counters.invalid}"
+        if counters.rate_limited:
+            postfix += f" 429s={counters.rate_limited}"
+        if counters.concurrency_limit:
+            postfix += f" limit={counters.concurrency_limit}"
+        self._bar.set_postfix_str(postfix, refresh=False)
+        self._bar.refresh()
+
+    def close(self, counters: Counters) -> None:
         """Draw the last state and end the bar's line."""
         if self._bar is not None:
+            self._show(counters)
             self._bar.close()
