@@ -241,7 +241,7 @@ async def _run(options: dict[str, Any]) -> int:
 
     sim_settings = _sim_settings(options, "sim-")
     run_settings, client_settings, retry = _settings_from(options)
-    stderr = click.get_text_stream("stderr")
+    stderr = sys.stderr
     if not options["simulate"] and not run_settings.quiet and (
             client_settings.base_url == defaults.FREENETFLY_URL):
         click.echo(f"netfly-batch: note: the default endpoint {defaults.FREENETFLY_URL} is "

@@ -18,8 +18,6 @@ from netfly_batch.cli import main
 from netfly_batch.simulator import SimulatorSettings, reply_for
 from netfly_batch.simulator.faults import FaultRates
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 SHAPES = [
     {"id": "plain", "prompt": "Hello"},
     {"id": "with-system", "prompt": "Hi", "system": "Be brief."},
@@ -267,7 +265,7 @@ def test_results_are_flushed_line_by_line(tmp_path: Path) -> None:
         process = subprocess.Popen(
             [sys.executable, "-m", "netfly_batch", "run", str(source), "-o", str(out),
              "--base-url", sim.url, "-c", "1", "-q"],
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
         counts = []
         deadline = time.monotonic() + 20

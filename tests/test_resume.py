@@ -34,10 +34,11 @@ def prompts(tmp_path: Path, count: int, name: str = "in.jsonl") -> Path:
                                          for i in range(count)])
 
 
-def spawn(*args: str) -> subprocess.Popen[bytes]:
-    """The real command as a child process (for signals)."""
+def spawn(*args: str, capture: bool = False) -> subprocess.Popen[bytes]:
+    """The real command as a child process (for signals); stderr piped if `capture`."""
     return subprocess.Popen([sys.executable, "-m", "netfly_batch", "run", *args, "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE if capture else subprocess.DEVNULL)
 
 
 def assert_complete(out: Path, count: int) -> list[dict[str, Any]]:
@@ -217,7 +218,8 @@ def test_signal_stops_cleanly_and_rerun_finishes(tmp_path: Path, signum: int, co
     source = prompts(tmp_path, 12)
     out = tmp_path / "out.jsonl"
     with simulator_thread(SimulatorSettings(chunk_count=4, chunk_delay_s=0.1)) as sim:
-        process = spawn(str(source), "-o", str(out), "--base-url", sim.url, "-c", "2")
+        process = spawn(str(source), "-o", str(out), "--base-url", sim.url, "-c", "2",
+                        capture=True)
         _wait_for(lambda: out.exists() and out.read_bytes().count(b"\n") >= 2)
         process.send_signal(signum)
         _, stderr = process.communicate(timeout=20)

@@ -41,3 +41,5 @@ def test_serve_prints_its_url_answers_and_summarises_on_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+        if process.stderr is not None:
+            process.stderr.close()

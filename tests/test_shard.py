@@ -124,7 +124,8 @@ def test_merge_reports_missing_ids_and_strangers(tmp_path: Path) -> None:
         {"id": "q0", "status": "ok", "finished_at": "2026-01-02T00:00:00.000Z"},
         {"id": "zz", "status": "ok", "finished_at": "2026-01-02T00:00:00.000Z"},
     ])
-    (tmp_path / "b.jsonl").open("ab").write(b'{"id": "torn", "sta')
+    with (tmp_path / "b.jsonl").open("ab") as handle:
+        handle.write(b'{"id": "torn", "sta')
     merged = tmp_path / "m.jsonl"
     result = invoke("merge", str(first), str(second), "-o", str(merged), "--input", str(source))
     assert result.exit_code == 6
