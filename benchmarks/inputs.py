@@ -1,0 +1,98 @@
+"""Benchmark files: prompt inputs, an OUT that is already done, and the check of an OUT."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+MODEL = "gpt-3.5-turbo"  # what netfly-batch sends with --base-url and no -m
+BLOCK_LINES = 10_000
+
+
+class BenchmarkError(RuntimeError):
+    """A run did not do what the benchmark needs (wrong count, bad exit): stop loudly."""
+
+
+def prompt_text(index: int) -> str:
+    """The prompt of line `index` (0-based): short, distinct, plain ASCII."""
+    return f"Prompt {index}: in one sentence, what is special about the number {index}?"
+
+
+def write_prompts(path: Path, count: int) -> Path:
+    """Write `count` lines `{"id": "p<i>", "prompt": ...}`."""
+    with open(path, "wb") as handle:
+        for start in range(0, count, BLOCK_LINES):
+            handle.write(b"".join(
+                orjson.dumps({"id": f"p{i}", "prompt": prompt_text(i)},
+                             option=orjson.OPT_APPEND_NEWLINE)
+                for i in range(start, min(count, start + BLOCK_LINES))))
+    return path
+
+
+def netfly_body(index: int) -> dict[str, Any]:
+    """The body netfly-batch sends for line `index` with --base-url and no -m or params.
+
+    Written out by hand from `BatchRun._body` and `FreeNetfly.build_body`;
+    `check_netfly_body` compares it with the package's own code before it is trusted.
+    """
+    return {"messages": [{"role": "user", "content": prompt_text(index)}], "model": MODEL,
+            "stream": True, "temperature": 0.5, "presence_penalty": 0,
+            "frequency_penalty": 0, "top_p": 1}
+
+
+def check_netfly_body() -> None:
+    """Fail loudly if netfly-batch no longer builds the body `netfly_body` reproduces."""
+    from netfly_batch.providers import FreeNetfly
+    from netfly_batch.results import request_hash
+
+    messages = [{"role": "user", "content": prompt_text(7)}]
+    body = FreeNetfly.build_body(MODEL, messages, {})
+    body["stream"] = True
+    if request_hash(body) != request_hash(netfly_body(7)):
+        raise BenchmarkError("netfly-batch builds request bodies differently now; update "
+                             "benchmarks/inputs.py:netfly_body")
+
+
+def write_done_output(path: Path, count: int, chunks: int = 16) -> Path:
+    """Write an OUT holding an up-to-date ok result for each of `count` prompts."""
+    from netfly_batch.results import request_hash
+
+    check_netfly_body()
+    content = "".join(f"tok{i} " for i in range(chunks))
+    usage = {"prompt_tokens": 12, "completion_tokens": chunks, "total_tokens": 12 + chunks}
+    finished_at = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    with open(path, "wb") as handle:
+        for start in range(0, count, BLOCK_LINES):
+            handle.write(b"".join(
+                orjson.dumps({"id": f"p{i}", "status": "ok", "attempts": 1,
+                              "request_hash": request_hash(netfly_body(i)),
+                              "content": content, "error": None, "line": i + 1,
+                              "model": "bench-model", "finish_reason": "stop",
+                              "usage": usage, "elapsed_s": 0.016,
+                              "finished_at": finished_at, "metadata": None},
+                             option=orjson.OPT_APPEND_NEWLINE)
+                for i in range(start, min(count, start + BLOCK_LINES))))
+    return path
+
+
+def count_ok(path: Path) -> int:
+    """Distinct ids whose latest line in OUT is ok."""
+    status: dict[str, str] = {}
+    with open(path, "rb") as handle:
+        for line in handle:
+            record = orjson.loads(line)
+            status[record["id"]] = record["status"]
+    return sum(1 for value in status.values() if value == "ok")
+
+
+def check_ok(path: Path, expected: int, label: str) -> int:
+    """`count_ok`, failing loudly unless every one of `expected` prompts is ok."""
+    if not path.exists():
+        raise BenchmarkError(f"{label}: wrote no OUT ({path})")
+    ok = count_ok(path)
+    if ok != expected:
+        raise BenchmarkError(f"{label}: {ok} ok results in {path}, expected {expected}")
+    return ok
