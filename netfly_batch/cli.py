@@ -342,6 +342,7 @@ def _settings_from(options: dict[str, Any]) -> tuple[
         idle_timeout_s=options["idle_timeout"],
         total_timeout_s=options["total_timeout"],
         max_event_bytes=options["max_event_bytes"],
+        browser_headers=base_url == defaults.FREENETFLY_URL,
     )
     retry = defaults.RetrySettings(max_attempts=options["max_attempts"],
                                    initial_wait_s=options["retry_wait"])

@@ -20,7 +20,7 @@ import orjson
 
 from .chunks import DONE, Completion, CompletionBuilder, parse_chunk
 from .errors import HTTPStatusError, RequestError, StreamError, TransportError, redact
-from .retry import Sleep, parse_retry_after, retrying
+from .retry import Sleep, is_retryable, parse_retry_after, retrying, wait_before
 from .settings import ClientSettings, RetrySettings
 from .sse import SSEDecoder
 
@@ -57,15 +57,61 @@ class AttemptGate(Protocol):
         """The attempt ended (error None: it succeeded); `headers` if a response came."""
 
 
+# What any OpenAI-compatible server needs (when `browser_headers` is off).
+PLAIN_HEADERS: dict[str, str] = {
+    "accept": "application/json, text/event-stream",
+    "content-type": "application/json",
+    "user-agent": "netfly-batch/0.1",
+}
+
+
 def build_headers(settings: ClientSettings, origin: str) -> dict[str, str]:
-    """Request headers: the browser set, origin/referer, the API key, the user's extras."""
-    headers = dict(BROWSER_HEADERS)
-    headers["origin"] = origin
-    headers["referer"] = origin.rstrip("/") + "/"
+    """Request headers: the browser set (or the plain one), the API key, the user's extras."""
+    if settings.browser_headers:
+        headers = dict(BROWSER_HEADERS)
+        headers["origin"] = origin
+        headers["referer"] = origin.rstrip("/") + "/"
+    else:
+        headers = dict(PLAIN_HEADERS)
     if settings.api_key:
         headers["authorization"] = f"Bearer {settings.api_key}"
     headers.update(settings.extra_headers)
     return headers
+
+
+class IdleWatch:
+    """Fails an attempt after `idle_s` without a byte (the headers' wait included).
+
+    Each read only notes the time; one timer per idle period checks it and re-arms,
+    instead of a timer re-armed on every read.
+    """
+
+    __slots__ = ("_deadline", "_handle", "_idle_s", "_loop", "fired", "last")
+
+    def __init__(self, idle_s: float, deadline: asyncio.Timeout) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._idle_s = idle_s
+        self._deadline = deadline
+        self.fired = False
+        self.last = self._loop.time()
+        self._handle = self._loop.call_at(self.last + idle_s, self._check)
+
+    def touch(self) -> None:
+        """Bytes arrived."""
+        self.last = self._loop.time()
+
+    def stop(self) -> None:
+        """The attempt is over."""
+        self._handle.cancel()
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        due = self.last + self._idle_s
+        if now < due:
+            self._handle = self._loop.call_at(due, self._check)
+            return
+        self.fired = True
+        self._deadline.reschedule(now)
 
 
 class ChatClient:
@@ -110,7 +156,6 @@ class ChatClient:
                 connector=aiohttp.TCPConnector(limit=s.connection_limit),
                 timeout=aiohttp.ClientTimeout(
                     total=s.total_timeout_s, sock_connect=s.connect_timeout_s,
-                    sock_read=s.idle_timeout_s,
                 ),
                 trust_env=s.trust_env,
                 json_serialize=lambda value: orjson.dumps(value).decode(),
@@ -131,10 +176,16 @@ class ChatClient:
         `RequestError` whose `attempts` says how many HTTP attempts were made.
         """
         payload = orjson.dumps(body)
-        number = 0
-        async for attempt in retrying(self.retry, self._sleep):
+        try:
+            return await self._complete_once(payload, 1, cost)
+        except RequestError as error:
+            if not is_retryable(error) or self.retry.max_attempts <= 1:
+                raise
+            await self._sleep(wait_before(1, error, self.retry))
+        number = 1
+        async for attempt in retrying(self.retry, self._sleep, done=1):
             with attempt:
-                number = attempt.retry_state.attempt_number
+                number = attempt.retry_state.attempt_number + 1
                 completion = await self._complete_once(payload, number, cost)
         completion.attempts = number
         return completion
@@ -151,10 +202,10 @@ class ChatClient:
                 number = attempt.retry_state.attempt_number
                 delivered = False
                 try:
-                    async with self._exchange(payload, number) as response:
+                    async with self._exchange(payload, number) as (response, watch):
                         builder = CompletionBuilder()
                         async with contextlib.aclosing(
-                                _texts(response, builder, self.settings)) as texts:
+                                _texts(response, watch, builder, self.settings)) as texts:
                             async for text in texts:
                                 delivered = True
                                 yield text
@@ -166,15 +217,15 @@ class ChatClient:
 
     async def _complete_once(self, payload: bytes, number: int, cost: int = 0) -> Completion:
         builder = CompletionBuilder()
-        async with self._exchange(payload, number, cost) as response:
-            await _fold(response, builder, self.settings)
+        async with self._exchange(payload, number, cost) as (response, watch):
+            await _fold(response, watch, builder, self.settings)
             _check_finished(builder)
         return builder.build(number)
 
     @contextlib.asynccontextmanager
     async def _exchange(
         self, payload: bytes, number: int, cost: int = 0
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
+    ) -> AsyncIterator[tuple[aiohttp.ClientResponse, IdleWatch]]:
         """One attempt's HTTP exchange: gate, POST, status check; every failure mapped.
 
         Whatever goes wrong inside the block, aiohttp's or ours, leaves as a
@@ -185,18 +236,23 @@ class ChatClient:
         error: RequestError | None = None
         cause: BaseException | None = None
         headers: Mapping[str, str] | None = None
+        watch: IdleWatch | None = None
         try:
-            async with self._open().post(
-                self._url, data=payload, headers=self._headers, proxy=self.settings.proxy
-            ) as response:
-                headers = response.headers
-                if response.status >= 300:
-                    raise await _status_error(response, self.settings.max_event_bytes)
-                yield response
+            async with asyncio.timeout(None) as deadline:
+                watch = IdleWatch(self.settings.idle_timeout_s, deadline)
+                async with self._open().post(
+                    self._url, data=payload, headers=self._headers, proxy=self.settings.proxy
+                ) as response:
+                    watch.touch()
+                    headers = response.headers
+                    if response.status >= 300:
+                        raise await _status_error(response, self.settings.max_event_bytes)
+                    yield response, watch
         except RequestError as failure:
             error = failure
         except (aiohttp.ClientError, TimeoutError, OSError) as failure:
-            error, cause = _transport_error(failure, self.settings), failure
+            idle = watch is not None and watch.fired
+            error, cause = _transport_error(failure, self.settings, idle), failure
         except ValueError as failure:  # e.g. aiohttp refusing an impossible URL or header
             error = RequestError(f"the request could not be made: {failure}", retryable=False)
             cause = failure
@@ -205,6 +261,8 @@ class ChatClient:
                 gate.leave(started, TransportError("the attempt was cancelled"), headers)
             raise
         finally:
+            if watch is not None:
+                watch.stop()
             if error is not None:
                 error.attempts = number
                 error.hide(self.settings.api_key)
@@ -226,16 +284,17 @@ def _check_finished(builder: CompletionBuilder) -> None:
         )
 
 
-async def _fold(
-    response: aiohttp.ClientResponse, builder: CompletionBuilder, settings: ClientSettings
-) -> None:
+async def _fold(response: aiohttp.ClientResponse, watch: IdleWatch,
+                builder: CompletionBuilder, settings: ClientSettings) -> None:
     """Read the whole body into `builder` (the `complete()` path: no per-text yields)."""
     if response.content_type != "text/event-stream":
-        await _read_whole_reply(response, builder, settings)
+        await _read_whole_reply(response, watch, builder, settings)
         return
     decoder = SSEDecoder(settings.max_event_bytes)
     add = builder.add
+    touch = watch.touch
     async for raw in response.content.iter_any():
+        touch()
         for event in decoder.feed(raw):
             if event.data == DONE:
                 return
@@ -246,25 +305,17 @@ async def _fold(
         add(parse_chunk(event.data))
 
 
-async def _texts(
-    response: aiohttp.ClientResponse, builder: CompletionBuilder, settings: ClientSettings
-) -> AsyncIterator[str]:
-    """The text of each chunk as it arrives (the `stream()` path)."""
+async def _texts(response: aiohttp.ClientResponse, watch: IdleWatch,
+                 builder: CompletionBuilder, settings: ClientSettings) -> AsyncIterator[str]:
+    """The text of each chunk as it arrives (the `stream()` path); stop at `[DONE]`."""
     if response.content_type != "text/event-stream":
-        text = await _read_whole_reply(response, builder, settings)
+        text = await _read_whole_reply(response, watch, builder, settings)
         if text:
             yield text
         return
-    async for text in _read_events(response, builder, settings):
-        yield text
-
-
-async def _read_events(
-    response: aiohttp.ClientResponse, builder: CompletionBuilder, settings: ClientSettings
-) -> AsyncIterator[str]:
-    """Frame the SSE body as it arrives and fold its chunks; stop at `[DONE]`."""
     decoder = SSEDecoder(settings.max_event_bytes)
     async for raw in response.content.iter_any():
+        watch.touch()
         for event in decoder.feed(raw):
             if event.data == DONE:
                 return
@@ -279,11 +330,10 @@ async def _read_events(
             yield text
 
 
-async def _read_whole_reply(
-    response: aiohttp.ClientResponse, builder: CompletionBuilder, settings: ClientSettings
-) -> str:
+async def _read_whole_reply(response: aiohttp.ClientResponse, watch: IdleWatch,
+                            builder: CompletionBuilder, settings: ClientSettings) -> str:
     """A server that ignored `stream`: one JSON reply (or SSE under another content type)."""
-    body = await _read_bounded(response, settings.max_event_bytes)
+    body = await _read_bounded(response, watch, settings.max_event_bytes)
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(b"{"):
         return builder.add(parse_chunk(stripped))
@@ -299,10 +349,12 @@ async def _read_whole_reply(
     return "".join(texts)
 
 
-async def _read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
+async def _read_bounded(response: aiohttp.ClientResponse, watch: IdleWatch,
+                        limit: int) -> bytes:
     parts: list[bytes] = []
     size = 0
     async for raw in response.content.iter_any():
+        watch.touch()
         size += len(raw)
         if size > limit:
             raise StreamError(f"the server's answer is larger than {limit} bytes", retryable=False)
@@ -341,12 +393,13 @@ async def _status_error(response: aiohttp.ClientResponse, limit: int) -> HTTPSta
     return HTTPStatusError(response.status, message, retry_after_s=retry_after_s, code=code)
 
 
-def _transport_error(exc: BaseException, settings: ClientSettings) -> TransportError:
+def _transport_error(exc: BaseException, settings: ClientSettings,
+                     idle: bool = False) -> TransportError:
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return TransportError(
             f"could not connect within {settings.connect_timeout_s:g} s", unreachable=True
         )
-    if isinstance(exc, aiohttp.SocketTimeoutError):
+    if idle or isinstance(exc, aiohttp.SocketTimeoutError):
         return TransportError(
             f"no data from the server for {settings.idle_timeout_s:g} s (the idle timeout; "
             "raise --idle-timeout to wait longer)"

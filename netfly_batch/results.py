@@ -79,7 +79,13 @@ def request_hash(body: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
+_second_cache: list[Any] = [-1, ""]  # the last whole second formatted, and its text
+
+
 def utc_now() -> str:
     """Now in UTC, ISO 8601 with milliseconds and a Z."""
     now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    second = int(now)
+    if second != _second_cache[0]:
+        _second_cache[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
+    return f"{_second_cache[1]}.{int((now - second) * 1000):03d}Z"

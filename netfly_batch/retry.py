@@ -57,15 +57,20 @@ def wait_before(attempt: int, error: BaseException | None, policy: RetrySettings
     return min(policy.max_wait_s, backoff + random.uniform(0, policy.jitter_s))
 
 
-def retrying(policy: RetrySettings, sleep: Sleep) -> AsyncRetrying:
-    """A tenacity loop: `policy.max_attempts` attempts, retryable errors only."""
+def retrying(policy: RetrySettings, sleep: Sleep, done: int = 0) -> AsyncRetrying:
+    """A tenacity loop for the attempts left after `done`; retryable errors only.
+
+    Attempt numbers inside it are tenacity's plus `done`. Callers make their first
+    attempt outside any loop (the common, successful case costs nothing) and come here
+    only after a retryable failure, having slept `wait_before(1, ...)`.
+    """
 
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
-        return wait_before(state.attempt_number, error, policy)
+        return wait_before(state.attempt_number + done, error, policy)
 
     return AsyncRetrying(
-        stop=stop_after_attempt(policy.max_attempts),
+        stop=stop_after_attempt(max(1, policy.max_attempts - done)),
         retry=retry_if_exception(is_retryable),
         wait=wait,
         sleep=sleep,

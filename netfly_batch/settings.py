@@ -52,6 +52,8 @@ class ClientSettings:
     max_event_bytes: int = MAX_EVENT_BYTES
     connection_limit: int = 0  # 0: no limit of its own; the runner bounds concurrency
     extra_headers: tuple[tuple[str, str], ...] = ()
+    # The desktop-browser headers the FreeNetfly service was sent; other servers need none.
+    browser_headers: bool = True
 
     @property
     def url(self) -> str:

@@ -80,7 +80,14 @@ class SSEDecoder:
             raise _too_large(self._max)
         events: list[ServerSentEvent] = []
         for line in lines:
-            self._take_line(line, events)
+            if line[:6] == b"data: ":  # the common line, handled inline
+                value = line[6:]
+                self._data_size += len(value) + 1
+                if self._data_size > self._max:
+                    raise _too_large(self._max)
+                self._data.append(value.decode("utf-8", "replace"))
+            else:
+                self._take_line(line, events)
         return events
 
     def close(self) -> list[ServerSentEvent]:
