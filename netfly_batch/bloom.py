@@ -2,17 +2,18 @@
 
 It answers "new" or "maybe seen"; the runner settles each "maybe" exactly with a
 second pass over the input (`prompts.settle_repeats`). Blocked: the bits of one id all
-fall in one 64-bit word, one hash per id. Pure, no I/O.
+fall in one 64-bit word, one hash per id (Python's own string hash: the filter lives
+and dies in one process, so its per-process salt does no harm). Pure, no I/O.
 """
 
 from __future__ import annotations
 
 from array import array
-from hashlib import blake2b
 
 BITS_PER_ID = 16  # about one false "maybe" per 1,000 ids at capacity
 BITS_SET_PER_ID = 6
 MIN_WORDS = 1024
+_64_BITS = (1 << 64) - 1
 
 
 class BloomFilter:
@@ -26,8 +27,7 @@ class BloomFilter:
 
     def add(self, key: str) -> bool:
         """Add `key`; True when it was surely not added before, False when it may have been."""
-        value = int.from_bytes(blake2b(key.encode("utf-8", "surrogatepass"),
-                                       digest_size=8).digest(), "little")
+        value = hash(key) & _64_BITS  # per-process salted, which is all a filter needs
         words = self._words
         index = value % len(words)
         value >>= 20

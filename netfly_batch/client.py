@@ -26,6 +26,8 @@ from .sse import SSEDecoder
 
 log = logging.getLogger(__name__)
 
+DONE_BYTES = DONE.encode()
+
 # What the original FreeNetfly provider sent: a Chrome 126 browser on Linux.
 BROWSER_HEADERS: dict[str, str] = {
     "accept": "application/json, text/event-stream",
@@ -295,14 +297,14 @@ async def _fold(response: aiohttp.ClientResponse, watch: IdleWatch,
     touch = watch.touch
     async for raw in response.content.iter_any():
         touch()
-        for event in decoder.feed(raw):
-            if event.data == DONE:
+        for data in decoder.feed_data(raw):
+            if data == DONE_BYTES:
                 return
-            add(parse_chunk(event.data))
-    for event in decoder.close():
-        if event.data == DONE:
+            add(parse_chunk(data))
+    for data in decoder.close_data():
+        if data == DONE_BYTES:
             return
-        add(parse_chunk(event.data))
+        add(parse_chunk(data))
 
 
 async def _texts(response: aiohttp.ClientResponse, watch: IdleWatch,
@@ -316,16 +318,16 @@ async def _texts(response: aiohttp.ClientResponse, watch: IdleWatch,
     decoder = SSEDecoder(settings.max_event_bytes)
     async for raw in response.content.iter_any():
         watch.touch()
-        for event in decoder.feed(raw):
-            if event.data == DONE:
+        for data in decoder.feed_data(raw):
+            if data == DONE_BYTES:
                 return
-            text = builder.add(parse_chunk(event.data))
+            text = builder.add(parse_chunk(data))
             if text:
                 yield text
-    for event in decoder.close():
-        if event.data == DONE:
+    for data in decoder.close_data():
+        if data == DONE_BYTES:
             return
-        text = builder.add(parse_chunk(event.data))
+        text = builder.add(parse_chunk(data))
         if text:
             yield text
 

@@ -211,6 +211,8 @@ _INT_PARAMS = ("max_tokens", "max_completion_tokens", "seed", "n")
 
 
 def _check_params(params: dict[str, Any]) -> None:
+    if not params:
+        return
     for name in _NUMBER_PARAMS:
         if name in params and (isinstance(params[name], bool)
                                or not isinstance(params[name], int | float)):

@@ -40,7 +40,7 @@ class SSEDecoder:
         self._more_size = 0
         self._skip_lf = False  # the last chunk ended in "\r": a leading "\n" belongs to it
         self._at_start = True
-        self._data: list[str] = []
+        self._data: list[bytes] = []
         self._data_size = 0
         self._event = ""
         self._id: str | None = None
@@ -49,6 +49,37 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Take the next piece of the body; return the events it completed."""
+        events: list[ServerSentEvent] = []
+        for line in self._lines(chunk):
+            self._take_line(line, events)
+        return events
+
+    def feed_data(self, chunk: bytes) -> list[bytes]:
+        """Like `feed()`, but return only each event's data, undecoded (the fast path)."""
+        payloads: list[bytes] = []
+        for line in self._lines(chunk):
+            if line[:6] == b"data: ":  # the common line, handled inline
+                value = line[6:]
+                self._data_size += len(value) + 1
+                if self._data_size > self._max:
+                    raise _too_large(self._max)
+                self._data.append(value)
+            elif line:
+                self._take_field(line)
+            else:
+                data = self._data
+                payload = data[0] if len(data) == 1 else b"\n".join(data)
+                if payload:  # an empty data buffer dispatches nothing (WHATWG)
+                    payloads.append(payload)
+                self._reset_event()
+        return payloads
+
+    def close_data(self) -> list[bytes]:
+        """Like `close()`, for `feed_data()` callers."""
+        return [event.data.encode("utf-8", "surrogatepass") for event in self.close()]
+
+    def _lines(self, chunk: bytes) -> list[bytes]:
+        """Frame complete lines; keep the unfinished last one for the next chunk."""
         if self._skip_lf and chunk:
             self._skip_lf = False
             if chunk[0] == 0x0A:
@@ -78,17 +109,7 @@ class SSEDecoder:
         self._tail = lines.pop()
         if len(self._tail) > self._max:
             raise _too_large(self._max)
-        events: list[ServerSentEvent] = []
-        for line in lines:
-            if line[:6] == b"data: ":  # the common line, handled inline
-                value = line[6:]
-                self._data_size += len(value) + 1
-                if self._data_size > self._max:
-                    raise _too_large(self._max)
-                self._data.append(value.decode("utf-8", "replace"))
-            else:
-                self._take_line(line, events)
-        return events
+        return lines
 
     def close(self) -> list[ServerSentEvent]:
         """End of body: an unterminated last line and event are still delivered."""
@@ -108,30 +129,37 @@ class SSEDecoder:
             self._more_size = 0
 
     def _take_line(self, line: bytes, events: list[ServerSentEvent]) -> None:
-        if not line:
-            data = "\n".join(self._data)
-            if data:  # a lone "data:" leaves an empty buffer: nothing to dispatch (WHATWG)
-                events.append(
-                    ServerSentEvent(data, self._event or "message", self._id, self._retry)
-                )
-            self._data = []
-            self._data_size = 0
-            self._event = ""
-            self._retry = None
+        if line:
+            self._take_field(line)
             return
+        if self._data:  # a lone "data:" leaves an empty buffer: nothing to dispatch (WHATWG)
+            data = b"\n".join(self._data).decode("utf-8", "replace")
+            if data:
+                events.append(ServerSentEvent(data, self._event or "message", self._id,
+                                              self._retry))
+        self._reset_event()
+
+    def _reset_event(self) -> None:
+        self._data = []
+        self._data_size = 0
+        self._event = ""
+        self._retry = None
+
+    def _take_field(self, line: bytes) -> None:
         if line[0] == 0x3A:  # ":" starts a comment, e.g. ": keep-alive"
             self.comments += 1
             return
         name, colon, value = line.partition(b":")
         if colon and value[:1] == b" ":
             value = value[1:]
-        text = value.decode("utf-8", "replace")
         if name == b"data":
             self._data_size += len(value) + 1
             if self._data_size > self._max:
                 raise _too_large(self._max)
-            self._data.append(text)
-        elif name == b"event":
+            self._data.append(value)
+            return
+        text = value.decode("utf-8", "replace")
+        if name == b"event":
             self._event = text
         elif name == b"id":
             if "\0" not in text:

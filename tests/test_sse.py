@@ -201,3 +201,30 @@ def test_many_small_events_are_not_limited_together():
     """The limit applies per event: many small events pass in any total size."""
     events, _ = decode([b"data: xxxxxxxxxx\n\n" * 1000], max_event_bytes=100)
     assert len(events) == 1000
+
+
+def decode_data(pieces: list[bytes]) -> list[bytes]:
+    """Feed each piece through the data-only fast path, then close."""
+    decoder = SSEDecoder(1 << 20)
+    payloads = []
+    for piece in pieces:
+        payloads += decoder.feed_data(piece)
+    return payloads + decoder.close_data()
+
+
+@pytest.mark.parametrize(("pieces", "expected", "comments"),
+                         [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_feed_data_gives_the_data_of_feed(pieces, expected, comments):
+    """The data-only path yields each event's data as bytes, exactly as feed() frames it."""
+    payloads = decode_data(pieces)
+    events, _ = decode(pieces)
+    assert [p.decode("utf-8", "replace") for p in payloads] == [e.data for e in events]
+
+
+@pytest.mark.parametrize("ending", list(ENDINGS.values()), ids=list(ENDINGS))
+def test_feed_data_at_every_cut(ending):
+    """The data-only path frames a captured stream cut at any byte like the whole."""
+    body = with_ending(LITELLM, ending)
+    expected = [e.data.encode() for e in decode([body])[0]]
+    for cut in range(len(body) + 1):
+        assert decode_data([body[:cut], body[cut:]]) == expected, f"cut at byte {cut}"
