@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -32,35 +32,28 @@ def write_prompts(path: Path, count: int) -> Path:
     return path
 
 
-def netfly_body(index: int) -> dict[str, Any]:
-    """The body netfly-batch sends for line `index` with --base-url and no -m or params.
+def done_fingerprint(index: int) -> str:
+    """The `request_hash` netfly-batch gives line `index` with no -m and no parameters.
 
-    Written out by hand from `BatchRun._body` and `FreeNetfly.build_body`;
-    `check_netfly_body` compares it with the package's own code before it is trusted.
+    Computed with the package's own functions, so a resume over the OUT written by
+    `write_done_output` sends nothing (the resume scenario checks that, too).
     """
-    return {"messages": [{"role": "user", "content": prompt_text(index)}], "model": MODEL,
-            "stream": True, "temperature": 0.5, "presence_penalty": 0,
-            "frequency_penalty": 0, "top_p": 1}
+    from netfly_batch.prompts import request_fingerprint
+
+    return request_fingerprint({"id": f"p{index}", "prompt": prompt_text(index)},
+                               _run_defaults())
 
 
-def check_netfly_body() -> None:
-    """Fail loudly if netfly-batch no longer builds the body `netfly_body` reproduces."""
-    from netfly_batch.providers import FreeNetfly
-    from netfly_batch.results import request_hash
+@functools.cache
+def _run_defaults() -> bytes:
+    from netfly_batch.batch import request_defaults
+    from netfly_batch.settings import RunSettings
 
-    messages = [{"role": "user", "content": prompt_text(7)}]
-    body = FreeNetfly.build_body(MODEL, messages, {})
-    body["stream"] = True
-    if request_hash(body) != request_hash(netfly_body(7)):
-        raise BenchmarkError("netfly-batch builds request bodies differently now; update "
-                             "benchmarks/inputs.py:netfly_body")
+    return request_defaults(RunSettings(input_path="-", output_path="-"))
 
 
 def write_done_output(path: Path, count: int, chunks: int = 16) -> Path:
     """Write an OUT holding an up-to-date ok result for each of `count` prompts."""
-    from netfly_batch.results import request_hash
-
-    check_netfly_body()
     content = "".join(f"tok{i} " for i in range(chunks))
     usage = {"prompt_tokens": 12, "completion_tokens": chunks, "total_tokens": 12 + chunks}
     finished_at = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
@@ -68,7 +61,7 @@ def write_done_output(path: Path, count: int, chunks: int = 16) -> Path:
         for start in range(0, count, BLOCK_LINES):
             handle.write(b"".join(
                 orjson.dumps({"id": f"p{i}", "status": "ok", "attempts": 1,
-                              "request_hash": request_hash(netfly_body(i)),
+                              "request_hash": done_fingerprint(i),
                               "content": content, "error": None, "line": i + 1,
                               "model": "bench-model", "finish_reason": "stop",
                               "usage": usage, "elapsed_s": 0.016,

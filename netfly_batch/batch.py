@@ -11,17 +11,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from .bloom import BloomFilter
 from .client import ChatClient
 from .errors import InputError, InputFileError, ModelNotSupportedError, OutputError, RequestError
 from .flow import FlowControl, FlowSettings, estimate_tokens
 from .ledger import Ledger, LedgerState
 from .progress import Counters, ProgressBar
-from .prompts import InvalidLine, MaybeRepeated, Prompt, SeenIds, read_prompts, settle_repeats
+from .prompts import AlreadyDone, InvalidLine, MaybeRepeated, Prompt, PromptReader, SeenIds
 from .providers import FreeNetfly
-from .results import Result, request_hash
+from .results import Result
 from .runner import Job, run_pool
-from .settings import ClientSettings, RetrySettings, RunSettings
+from .settings import BODY_DEFAULTS, ClientSettings, RetrySettings, RunSettings
 
 INTERRUPTED = {signal.SIGINT: "interrupted (SIGINT)", signal.SIGTERM: "terminated (SIGTERM)"}
 
@@ -142,17 +144,18 @@ class BatchRun:
         Repeated ids are found with a Bloom filter (flat memory); each id it is unsure
         about is settled by a second pass over the input file, and sent then if new.
         """
+        reader = PromptReader(request_defaults(self.settings), self._seen_ids(), state.is_done)
         suspects: dict[str, list[int]] = {}
-        for item in read_prompts(lines, self._seen_ids()):
+        for item in reader.read(lines):
             if isinstance(item, MaybeRepeated):
-                suspects.setdefault(item.prompt.id, []).append(item.prompt.line_no)
+                suspects.setdefault(item.id, []).append(item.line_no)
                 continue
             job = self._job_for(item, state)
             if job is not None:
                 yield job
         if suspects:
             with open(self.settings.input_path, "rb") as again:
-                for settled in settle_repeats(again, suspects):
+                for settled in reader.settle(again, suspects):
                     job = self._job_for(settled, state)
                     if job is not None:
                         yield job
@@ -163,36 +166,38 @@ class BatchRun:
             return None
         return BloomFilter(self._total_lines or 0)
 
-    def _job_for(self, item: Prompt | InvalidLine, state: LedgerState) -> Job | None:
-        """The job for one parsed line, or None (invalid, another shard's, or already done)."""
+    def _job_for(self, item: Prompt | InvalidLine | AlreadyDone,
+                 state: LedgerState) -> Job | None:
+        """The job for one line, or None (invalid, another shard's, or already done)."""
         shard = self.settings.shard
-        reports_invalid = shard is None or shard.index == 0
         if isinstance(item, InvalidLine):
-            if reports_invalid:
+            if shard is None or shard.index == 0:
                 self._record_invalid(item)
             return None
-        if item.id in state.ok or item.id in state.failed:
+        if isinstance(item, AlreadyDone):
             self._known_ids_in_input += 1
+            if shard is None or shard.owns(item.id):
+                self.counters.skipped_ok += 1
+                self._bar.advance(self.counters)
+            return None
+        known = state.has(item.id)
+        self._known_ids_in_input += known
         if shard is not None and not shard.owns(item.id):
             return None
         try:
             body = self._body(item)
         except InputError as error:
-            if reports_invalid:
+            if shard is None or shard.index == 0:
                 self._record_invalid(InvalidLine(item.id, item.line_no, error.reason,
                                                  item.metadata))
             return None
-        fingerprint = request_hash(body)
-        if item.id in state.ok:
-            if state.ok[item.id] == fingerprint:
-                self.counters.skipped_ok += 1
-                self._bar.advance(self.counters)
-                return None
-            self.counters.redone_changed += 1
-        if item.id in state.ok or item.id in state.failed:
+        if known:
             self._superseding += 1
+            if state.has_ok(item.id):
+                self.counters.redone_changed += 1
         cost = estimate_tokens(body) if self.settings.tpm else 0
-        return Job(item, body, fingerprint, state.attempts_before(item.id, fingerprint), cost)
+        return Job(item, body, f"{item.fingerprint:016x}",
+                   state.attempts_before(item.id, item.fingerprint), cost)
 
     def _body(self, prompt: Prompt) -> dict[str, Any]:
         params = {**self.settings.params, **prompt.params}
@@ -235,6 +240,13 @@ class BatchRun:
         total = self._total_lines
         shard = self.settings.shard
         return total if total is None or shard is None else -(-total // shard.count)
+
+
+def request_defaults(settings: RunSettings) -> bytes:
+    """What a run adds to every line's request, serialized for `request_fingerprint`."""
+    defaults = {"model": settings.model or FreeNetfly.default_model,
+                "params": settings.params, "body": BODY_DEFAULTS}
+    return orjson.dumps(defaults, option=orjson.OPT_SORT_KEYS)
 
 
 def open_input(path: str) -> IO[bytes]:

@@ -11,9 +11,11 @@ from __future__ import annotations
 from array import array
 
 BITS_PER_ID = 16  # about one false "maybe" per 1,000 ids at capacity
-BITS_SET_PER_ID = 6
+BITS_SET_PER_ID = 6  # three 12-bit slices of the hash, each naming two bits of the word
 MIN_WORDS = 1024
 _64_BITS = (1 << 64) - 1
+# 12 bits of hash -> a word with the two bits they name (6 bits each) set.
+_TWO_BITS = tuple((1 << (n & 63)) | (1 << (n >> 6)) for n in range(4096))
 
 
 class BloomFilter:
@@ -30,11 +32,8 @@ class BloomFilter:
         value = hash(key) & _64_BITS  # per-process salted, which is all a filter needs
         words = self._words
         index = value % len(words)
-        value >>= 20
-        mask = 0
-        for _ in range(BITS_SET_PER_ID):
-            mask |= 1 << (value & 63)
-            value >>= 6
+        mask = _TWO_BITS[(value >> 20) & 4095] | _TWO_BITS[(value >> 32) & 4095] | _TWO_BITS[
+            (value >> 44) & 4095]
         word = words[index]
         if word & mask == mask:
             return False

@@ -27,20 +27,53 @@ FSYNC_INTERVAL_S = 1.0
 write_fd = os.write  # the one call that writes results; a seam for disk-full tests
 
 
+_KEY_BITS = (1 << 60) - 1  # ints below 2**60 take 32 bytes; 64-bit ones take 36
+
+
+def id_key(prompt_id: str) -> int:
+    """The compact in-memory key of an id (this process's string hash; never stored)."""
+    return hash(prompt_id) & _KEY_BITS
+
+
+def fingerprint_key(fingerprint: str | None) -> int:
+    """A `request_hash` (16 hex digits) as an int; -1 for none."""
+    try:
+        return int(fingerprint, 16) if fingerprint else -1
+    except ValueError:
+        return -1
+
+
 @dataclass(slots=True)
 class LedgerState:
-    """What OUT already holds, per id (invalid results are not remembered: they are redone)."""
+    """What OUT already holds, per id (invalid results are not remembered: they are redone).
 
-    ok: dict[str, str | None] = field(default_factory=dict)  # id -> request_hash
-    failed: dict[str, tuple[str | None, int]] = field(default_factory=dict)  # id -> hash, attempts
+    Keys are `id_key(id)` and values `fingerprint_key(request_hash)`: small ints, so a
+    million ok results fit in about a hundred MB.
+    """
+
+    ok: dict[int, int] = field(default_factory=dict)
+    failed: dict[int, tuple[int, int]] = field(default_factory=dict)  # -> (hash, attempts)
     lines: int = 0
     dropped_lines: int = 0  # lines a compaction would remove (superseded, invalid, unreadable)
     torn_bytes: int = 0
 
-    def attempts_before(self, prompt_id: str, request_hash: str) -> int:
+    def is_done(self, prompt_id: str, fingerprint: int) -> bool:
+        """True when OUT has an ok result for this very request."""
+        return self.ok.get(id_key(prompt_id)) == fingerprint
+
+    def has(self, prompt_id: str) -> bool:
+        """True when OUT has an ok or error result for this id."""
+        key = id_key(prompt_id)
+        return key in self.ok or key in self.failed
+
+    def has_ok(self, prompt_id: str) -> bool:
+        """True when OUT's latest result for this id is ok (perhaps for another request)."""
+        return id_key(prompt_id) in self.ok
+
+    def attempts_before(self, prompt_id: str, fingerprint: int) -> int:
         """Attempts already spent on this very request in earlier runs."""
-        previous = self.failed.get(prompt_id)
-        return previous[1] if previous and previous[0] == request_hash else 0
+        previous = self.failed.get(id_key(prompt_id))
+        return previous[1] if previous and previous[0] == fingerprint else 0
 
 
 class Ledger:
@@ -180,30 +213,46 @@ class Ledger:
         return len(torn)
 
 
+_PREFIX_END = b',"content":'  # results start with id, status, attempts, request_hash
+
+
 def scan_into(path: Path, state: LedgerState) -> None:
-    """Read every complete line of OUT into `state`."""
+    """Read every complete line of OUT into `state`.
+
+    Only the start of each line is parsed when it can be (our own results put `id`,
+    `status`, `attempts` and `request_hash` first); other lines are parsed whole.
+    """
     ok, failed = state.ok, state.failed
     loads = orjson.loads
     with open(path, "rb") as handle:
         for line in handle:
             state.lines += 1
+            end = line.find(_PREFIX_END)
             try:
-                record = loads(line)
+                record = loads(line[:end] + b"}") if end > 0 else loads(line)
                 prompt_id = record["id"]
+                key = id_key(prompt_id if prompt_id.__class__ is str else str(prompt_id))
                 status = record["status"]
             except (orjson.JSONDecodeError, KeyError, TypeError):
-                state.dropped_lines += 1
-                continue
+                try:  # the cheap prefix may have failed where the whole line would not
+                    record = loads(line)
+                    key = id_key(str(record["id"]))
+                    status = record["status"]
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    state.dropped_lines += 1
+                    continue
             if status == "ok":
-                if prompt_id in ok or prompt_id in failed:
+                if key in ok or key in failed:
                     state.dropped_lines += 1
-                    failed.pop(prompt_id, None)
-                ok[prompt_id] = record.get("request_hash")
+                    failed.pop(key, None)
+                ok[key] = fingerprint_key(record.get("request_hash"))
             elif status == "error":
-                if prompt_id in ok or prompt_id in failed:
+                if key in ok or key in failed:
                     state.dropped_lines += 1
-                    ok.pop(prompt_id, None)
-                failed[prompt_id] = (record.get("request_hash"), int(record.get("attempts") or 0))
+                    ok.pop(key, None)
+                attempts = record.get("attempts")
+                failed[key] = (fingerprint_key(record.get("request_hash")),
+                               attempts if isinstance(attempts, int) else 0)
             else:
                 state.dropped_lines += 1
 

@@ -7,8 +7,9 @@ Batch API line `{"custom_id", "method", "url", "body": {...}}`. Other keys (or k
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from hashlib import blake2b
 from typing import Any, Protocol
 
 import orjson
@@ -17,18 +18,20 @@ _BOM = b"\xef\xbb\xbf"
 # Keys of a prompt line that are not request parameters.
 _LINE_KEYS = frozenset({"id", "custom_id", "prompt", "system", "messages", "metadata",
                         "method", "url", "body"})
+_NOT_REQUEST = frozenset({"id", "custom_id", "metadata"})
 _ROLES = frozenset({"system", "user", "assistant", "tool", "developer", "function"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Prompt:
-    """One sendable prompt line."""
+    """One sendable prompt line; `fingerprint` is its `request_fingerprint` as an int."""
 
     id: str
     line_no: int
     messages: list[dict[str, Any]]
     params: dict[str, Any]
     metadata: Any = None
+    fingerprint: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +46,25 @@ class InvalidLine:
 
 @dataclass(frozen=True, slots=True)
 class MaybeRepeated:
-    """A prompt whose id may have been used on an earlier line (a compact filter said so).
+    """A line whose id may have been used on an earlier line (a compact filter said so).
 
-    The caller settles it with `settle_repeats()`, a second pass over the input.
+    The caller settles it with `PromptReader.settle()`, a second pass over the input.
     """
 
-    prompt: Prompt
+    id: str
+    line_no: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlreadyDone:
+    """A line whose very request already has an ok result: not parsed further, not sent."""
+
+    id: str
+    line_no: int
+
+
+Item = Prompt | InvalidLine | MaybeRepeated | AlreadyDone
+IsDone = Callable[[str, int], bool]  # (id, fingerprint) -> already answered?
 
 
 class SeenIds(Protocol):
@@ -71,62 +87,145 @@ class ExactIds:
         return True
 
 
-def read_prompts(
-    lines: Iterable[bytes], seen: SeenIds | None = None
-) -> Iterator[Prompt | InvalidLine | MaybeRepeated]:
-    """Parse lines lazily; blank lines are skipped, ids must be unique within the file.
+def request_fingerprint(obj: dict[str, Any], defaults: bytes = b"") -> str:
+    """A short, stable hash of what a line asks, as 16 hex digits.
 
-    With the default exact `seen`, a repeated id is reported as an `InvalidLine`; with a
-    probabilistic one (a Bloom filter), an id it may have seen comes as `MaybeRepeated`.
+    Every key of the line but `id`, `custom_id` and `metadata` (key order and spacing do
+    not matter), plus `defaults`: the run's request defaults, already serialized.
     """
-    exact = seen is None or isinstance(seen, ExactIds)
-    seen = seen or ExactIds()
-    for line_no, raw in enumerate(lines, start=1):
-        if line_no == 1 and raw.startswith(_BOM):
-            raw = raw[len(_BOM):]
-        if not raw.strip():
-            continue
-        item = parse_line(raw, line_no)
-        if isinstance(item, Prompt) and not seen.add(item.id):
-            yield repeated_id(item) if exact else MaybeRepeated(item)
-            continue
-        yield item
+    request = {key: value for key, value in obj.items() if key not in _NOT_REQUEST}
+    return f"{_fingerprint(request, defaults):016x}"
 
 
-def repeated_id(prompt: Prompt) -> InvalidLine:
-    """The report for a line that reuses an earlier line's id."""
-    return InvalidLine(prompt.id, prompt.line_no,
-                       f"id {prompt.id!r} was already used on an earlier line", prompt.metadata)
+def _fingerprint(request: dict[str, Any], defaults: bytes) -> int:
+    payload = orjson.dumps(request, option=orjson.OPT_SORT_KEYS) + defaults
+    return int.from_bytes(blake2b(payload, digest_size=8).digest(), "big")
 
 
-def settle_repeats(lines: Iterable[bytes], suspects: dict[str, list[int]]
-                   ) -> Iterator[Prompt | InvalidLine]:
-    """Second pass: for each suspect id the first line wins; its later lines are repeats.
+class PromptReader:
+    """Reads prompt lines lazily: parses, validates, fingerprints, finds repeated ids.
 
-    `suspects` maps an id to the line numbers that came as `MaybeRepeated`. Yields the
-    suspect lines again, as a `Prompt` (its id's first line after all) or an
-    `InvalidLine` (a real repeat). Lines past the last suspect are not read.
+    `seen` remembers ids (exact by default; a Bloom filter makes repeats come back as
+    `MaybeRepeated`, to `settle()`). `is_done(id, fingerprint)` lets a line whose request
+    was already answered skip validation (`AlreadyDone`): resuming stays cheap.
     """
-    wanted = {line_no for numbers in suspects.values() for line_no in numbers}
-    last = max(wanted, default=0)
-    first_line: dict[str, int] = {}
-    for line_no, raw in enumerate(lines, start=1):
-        if line_no > last:
-            break
-        if line_no == 1 and raw.startswith(_BOM):
-            raw = raw[len(_BOM):]
-        if not raw.strip():
-            continue
-        item = parse_line(raw, line_no)
-        if not isinstance(item, Prompt) or item.id not in suspects:
-            continue
-        first = first_line.setdefault(item.id, line_no)
-        if line_no in wanted:
-            yield item if first == line_no else repeated_id(item)
+
+    def __init__(self, defaults: bytes = b"", seen: SeenIds | None = None,
+                 is_done: IsDone | None = None) -> None:
+        self.defaults = defaults
+        self.exact = seen is None or isinstance(seen, ExactIds)
+        self.seen = seen or ExactIds()
+        self.is_done = is_done
+
+    def read(self, lines: Iterable[bytes]) -> Iterator[Item]:
+        """One item per non-blank line, in order."""
+        is_done, seen, defaults = self.is_done, self.seen, self.defaults
+        for line_no, raw in _numbered(lines):
+            parsed = _load(raw, line_no)
+            if isinstance(parsed, InvalidLine):
+                yield parsed
+                continue
+            request, prompt_id, metadata = parsed
+            fingerprint = _fingerprint(request, defaults)
+            if is_done is not None and is_done(prompt_id, fingerprint):
+                yield (AlreadyDone(prompt_id, line_no) if seen.add(prompt_id)
+                       else self._repeat(prompt_id, line_no, metadata))
+                continue
+            item = _validate(request, prompt_id, line_no, fingerprint, metadata)
+            if isinstance(item, Prompt) and not seen.add(prompt_id):
+                yield self._repeat(prompt_id, line_no, metadata)
+                continue
+            yield item
+
+    def parse(self, raw: bytes, line_no: int) -> Prompt | InvalidLine:
+        """Parse and validate one non-blank line (no repeat check)."""
+        parsed = _load(raw, line_no)
+        if isinstance(parsed, InvalidLine):
+            return parsed
+        request, prompt_id, metadata = parsed
+        return _validate(request, prompt_id, line_no, _fingerprint(request, self.defaults),
+                         metadata)
+
+    def settle(self, lines: Iterable[bytes], suspects: dict[str, list[int]]
+               ) -> Iterator[Prompt | InvalidLine | AlreadyDone]:
+        """Second pass: for each suspect id the first line wins; its later lines are repeats.
+
+        `suspects` maps an id to the line numbers that came as `MaybeRepeated`. Yields
+        those lines again, settled. Lines past the last suspect are not read.
+        """
+        wanted = {line_no for numbers in suspects.values() for line_no in numbers}
+        last = max(wanted, default=0)
+        first_line: dict[str, int] = {}
+        for line_no, raw in _numbered(lines):
+            if line_no > last:
+                break
+            if line_no not in wanted and _quick_id(raw, line_no) not in suspects:
+                continue  # most lines: only their id matters, and it is no suspect
+            parsed = _load(raw, line_no)
+            if isinstance(parsed, InvalidLine) or parsed[1] not in suspects:
+                continue
+            request, prompt_id, metadata = parsed
+            first = first_line.setdefault(prompt_id, line_no)
+            if line_no not in wanted:
+                continue
+            if first != line_no:
+                yield repeated_id(prompt_id, line_no, metadata)
+                continue
+            fingerprint = _fingerprint(request, self.defaults)
+            if self.is_done is not None and self.is_done(prompt_id, fingerprint):
+                yield AlreadyDone(prompt_id, line_no)
+            else:
+                yield _validate(request, prompt_id, line_no, fingerprint, metadata)
+
+    def _repeat(self, prompt_id: str, line_no: int, metadata: Any
+                ) -> InvalidLine | MaybeRepeated:
+        if self.exact:
+            return repeated_id(prompt_id, line_no, metadata)
+        return MaybeRepeated(prompt_id, line_no)
+
+
+def read_prompts(lines: Iterable[bytes], seen: SeenIds | None = None) -> Iterator[Item]:
+    """Parse lines lazily with no run defaults and no resume (see `PromptReader`)."""
+    return PromptReader(seen=seen).read(lines)
 
 
 def parse_line(raw: bytes, line_no: int) -> Prompt | InvalidLine:
     """Parse one non-blank line."""
+    return PromptReader().parse(raw, line_no)
+
+
+def settle_repeats(lines: Iterable[bytes], suspects: dict[str, list[int]]
+                   ) -> Iterator[Prompt | InvalidLine | AlreadyDone]:
+    """`PromptReader().settle()` with no run defaults and no resume."""
+    return PromptReader().settle(lines, suspects)
+
+
+def repeated_id(prompt_id: str, line_no: int, metadata: Any = None) -> InvalidLine:
+    """The report for a line that reuses an earlier line's id."""
+    return InvalidLine(prompt_id, line_no,
+                       f"id {prompt_id!r} was already used on an earlier line", metadata)
+
+
+def _numbered(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Non-blank lines with their 1-based numbers; a UTF-8 BOM on the first is dropped."""
+    for line_no, raw in enumerate(lines, start=1):
+        if line_no == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM):]
+        if raw.strip():
+            yield line_no, raw
+
+
+def _quick_id(raw: bytes, line_no: int) -> str | None:
+    """The id of a line, or None if it has none that a valid line could have."""
+    try:
+        obj = orjson.loads(raw)
+        return _read_id(obj, line_no) if isinstance(obj, dict) else None
+    except (orjson.JSONDecodeError, ValueError):
+        return None
+
+
+def _load(raw: bytes, line_no: int) -> tuple[dict[str, Any], str, Any] | InvalidLine:
+    """The line's request part (the object less id and metadata), id and metadata."""
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -139,20 +238,31 @@ def parse_line(raw: bytes, line_no: int) -> Prompt | InvalidLine:
     if not isinstance(obj, dict):
         return InvalidLine(str(line_no), line_no,
                            f"expected a JSON object, got {_json_type(obj)}")
-    metadata = obj.get("metadata")
+    metadata = obj.pop("metadata", None)
     try:
         prompt_id = _read_id(obj, line_no)
     except ValueError as exc:
         return InvalidLine(str(line_no), line_no, str(exc), metadata)
+    obj.pop("id", None)
+    obj.pop("custom_id", None)
+    return obj, prompt_id, metadata
+
+
+def _validate(request: dict[str, Any], prompt_id: str, line_no: int, fingerprint: int,
+              metadata: Any) -> Prompt | InvalidLine:
     try:
-        messages, params = _read_request(obj)
+        messages, params = _read_request(request)
     except ValueError as exc:
         return InvalidLine(prompt_id, line_no, str(exc), metadata)
-    return Prompt(prompt_id, line_no, messages, params, metadata)
+    return Prompt(prompt_id, line_no, messages, params, metadata, fingerprint)
 
 
 def _read_id(obj: dict[str, Any], line_no: int) -> str:
-    value = obj.get("id", obj.get("custom_id"))
+    value = obj.get("id")
+    if value.__class__ is str and value:  # the common case, checked first
+        return value  # type: ignore[no-any-return]
+    if value is None:
+        value = obj.get("custom_id")
     if value is None:
         return str(line_no)
     if isinstance(value, bool) or not isinstance(value, str | int):

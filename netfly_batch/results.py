@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -71,12 +70,6 @@ def error_fields(error: BaseException) -> dict[str, Any]:
                 fields["code"] = error.code
         return fields
     return {"type": "internal_error", "message": f"{type(error).__name__}: {error}"}
-
-
-def request_hash(body: dict[str, Any]) -> str:
-    """A short, stable fingerprint of what was asked (key order does not matter)."""
-    digest = hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=8)
-    return digest.hexdigest()
 
 
 _second_cache: list[Any] = [-1, ""]  # the last whole second formatted, and its text
