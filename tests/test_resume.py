@@ -327,3 +327,21 @@ def test_out_that_cannot_be_written_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 3
     assert "cannot write" in result.output
     assert "Traceback" not in result.output
+
+
+def test_fingerprint_ignores_metadata_and_key_order_but_not_defaults(tmp_path: Path) -> None:
+    """Adding metadata or reordering keys redoes nothing; a new --temperature redoes all."""
+    out = tmp_path / "out.jsonl"
+    with simulator_thread() as sim:
+        run_cli(str(prompts(tmp_path, 3)), "-o", str(out), "--base-url", sim.url)
+        reworded = write_jsonl(tmp_path / "in.jsonl", [
+            {"prompt": f"prompt {i}", "metadata": {"row": i}, "id": f"p{i}"} for i in range(3)])
+        same = run_cli(str(reworded), "-o", str(out), "--base-url", sim.url)
+        assert sim.stats.requests == 3
+        warmer = run_cli(str(reworded), "-o", str(out), "--base-url", sim.url,
+                         "--temperature", "0.9")
+        assert sim.stats.requests == 6
+    assert "3 already done" in same.stderr
+    assert "3 redone because their input changed" in warmer.stderr
+    rows = assert_complete(out, 3)
+    assert sorted(r["metadata"]["row"] for r in rows) == [0, 1, 2]
