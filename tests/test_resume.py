@@ -241,7 +241,8 @@ def test_max_runtime_stops_starting_work(tmp_path: Path) -> None:
         result = run_cli(str(source), "-o", str(out), "--base-url", sim.url, "-c", "2",
                          "--max-runtime", "0.5s")
         assert result.exit_code == 75, result.output
-        assert 1 <= len(read_results(out)) < 20
+        assert len(read_results(out)) >= 1
+        assert len(read_results(out)) < 20
         finish = run_cli(str(source), "-o", str(out), "--base-url", sim.url, "-c", "8")
     assert finish.exit_code == 0
     assert_complete(out, 20)
