@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -17,6 +16,7 @@ import orjson
 
 from . import settings as defaults
 from .errors import NetflyError, OutputError, OutputLockedError
+from .run_options import Duration, settings_from_options
 from .simulator.options import simulator_options, simulator_settings_from_options
 
 T = TypeVar("T")
@@ -33,44 +33,6 @@ EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
 GC_YOUNG_THRESHOLD = 20_000  # allocations between young-generation collections (default 700)
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?", re.IGNORECASE)
-_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
-
-class Duration(click.ParamType):
-    """A duration such as `90`, `90s`, `55m`, `1h30m` (plain numbers are seconds)."""
-
-    name = "duration"
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> float:
-        if isinstance(value, int | float):
-            return float(value)
-        text = str(value).strip().replace(" ", "")
-        total, position = 0.0, 0
-        for match in _DURATION.finditer(text):
-            if match.start() != position:
-                break
-            unit = match.group(2).lower() if match.group(2) else None
-            total += float(match.group(1)) * _UNIT_S[unit]
-            position = match.end()
-        if not text or position != len(text):
-            self.fail(f"{value!r} is not a duration (e.g. 90s, 55m, 1h30m)", param, ctx)
-        return total
-
-
-def parse_param(text: str) -> tuple[str, Any]:
-    """`KEY=VALUE`; VALUE is read as JSON when it parses, else kept as a string."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise click.BadParameter(f"{text!r} is not KEY=VALUE", param_hint="--param")
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        value = raw
-    return key.strip(), value
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="netfly-batch")
@@ -242,7 +204,7 @@ async def _run(options: dict[str, Any]) -> int:
     from .progress import summary_line
 
     sim_settings = _sim_settings(options, "sim-")
-    run_settings, client_settings, retry = _settings_from(options)
+    run_settings, client_settings, retry = settings_from_options(options)
     stderr = sys.stderr
     if not options["simulate"] and not run_settings.quiet and (
             client_settings.base_url == defaults.FREENETFLY_URL):
@@ -299,78 +261,6 @@ def _exit_code(outcome: Any, summary: dict[str, Any]) -> int:
     if outcome.outcome.startswith("stopped at --max-runtime"):
         return EXIT_STOPPED_AT_MAX_RUNTIME
     return EXIT_SOME_FAILED if summary["error"] or summary["invalid"] else EXIT_OK
-
-
-def _settings_from(options: dict[str, Any]) -> tuple[
-        defaults.RunSettings, defaults.ClientSettings, defaults.RetrySettings]:
-    base_url = options["base_url"].rstrip("/")
-    endpoint = options["endpoint"]
-    if endpoint is None:
-        endpoint = (defaults.FREENETFLY_ENDPOINT if base_url == defaults.FREENETFLY_URL
-                    else "/v1/chat/completions")
-    if not re.match(r"^https?://", base_url):
-        raise click.BadParameter(f"{base_url!r} must start with http:// or https://",
-                                 param_hint="--base-url")
-    params = dict(parse_param(p) for p in options["extra_params"])
-    for name in ("temperature", "max_tokens", "top_p"):
-        if options[name] is not None:
-            params[name] = options[name]
-    shard, output_path = _shard_and_output(options)
-    run_settings = defaults.RunSettings(
-        input_path=options["input_path"],
-        output_path=output_path,
-        shard=shard,
-        model=options["model"],
-        params=params,
-        concurrency=options["concurrency"],
-        fresh=options["fresh"],
-        max_runtime_s=options["max_runtime"],
-        progress=options["progress"],
-        quiet=options["quiet"],
-        summary_json=options["summary_json"],
-        check_models=base_url == defaults.FREENETFLY_URL,
-        rpm=options["rpm"],
-        tpm=options["tpm"],
-        adaptive=options["adaptive"],
-        breaker_threshold=options["breaker_threshold"],
-    )
-    client_settings = defaults.ClientSettings(
-        base_url=base_url,
-        endpoint=endpoint,
-        api_key=options["api_key"] or None,
-        proxy=options["proxy"] or None,
-        trust_env=options["trust_env"],
-        connect_timeout_s=options["connect_timeout"],
-        idle_timeout_s=options["idle_timeout"],
-        total_timeout_s=options["total_timeout"],
-        max_event_bytes=options["max_event_bytes"],
-        browser_headers=base_url == defaults.FREENETFLY_URL,
-    )
-    retry = defaults.RetrySettings(max_attempts=options["max_attempts"],
-                                   initial_wait_s=options["retry_wait"])
-    if run_settings.check_models and options["model"]:
-        from .errors import ModelNotSupportedError
-        from .providers import FreeNetfly
-
-        try:
-            FreeNetfly.get_model(options["model"])
-        except ModelNotSupportedError as error:
-            raise click.BadParameter(str(error), param_hint="--model") from None
-    return run_settings, client_settings, retry
-
-
-def _shard_and_output(options: dict[str, Any]) -> tuple[Any, str]:
-    if options["shard"] is None:
-        return None, options["output_path"]
-    import os
-
-    from .shard import ShardError, parse_shard
-
-    try:
-        shard = parse_shard(options["shard"], os.environ, options["shard_count"])
-        return shard, shard.output_path(options["output_path"])
-    except ShardError as error:
-        raise click.UsageError(str(error)) from None
 
 
 def _sim_settings(options: dict[str, Any], prefix: str) -> Any:

@@ -1,0 +1,208 @@
+"""Reading one response: SSE or JSON bodies into a `CompletionBuilder`, error bodies
+and aiohttp failures into the `RequestError` tree, and the idle-time watch.
+
+Used by `client.py` inside one attempt; knows aiohttp's response, not the retry loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+import orjson
+
+from .chunks import DONE, CompletionBuilder, parse_chunk
+from .errors import HTTPStatusError, StreamError, TransportError, redact
+from .retry import parse_retry_after
+from .settings import ClientSettings
+from .sse import SSEDecoder
+
+DONE_BYTES = DONE.encode()
+
+
+class IdleWatch:
+    """Fails an attempt after `idle_s` without a byte (the headers' wait included).
+
+    Each read only notes the time; one timer per idle period checks it and re-arms,
+    instead of a timer re-armed on every read.
+    """
+
+    __slots__ = ("_deadline", "_handle", "_idle_s", "_loop", "fired", "last")
+
+    def __init__(self, idle_s: float, deadline: asyncio.Timeout) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._idle_s = idle_s
+        self._deadline = deadline
+        self.fired = False
+        self.last = self._loop.time()
+        self._handle = self._loop.call_at(self.last + idle_s, self._check)
+
+    def touch(self) -> None:
+        """Bytes arrived."""
+        self.last = self._loop.time()
+
+    def stop(self) -> None:
+        """The attempt is over."""
+        self._handle.cancel()
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        due = self.last + self._idle_s
+        if now < due:
+            self._handle = self._loop.call_at(due, self._check)
+            return
+        self.fired = True
+        self._deadline.reschedule(now)
+
+
+def check_finished(builder: CompletionBuilder) -> None:
+    """An answer is whole only when a choice carried a finish_reason."""
+    if not builder.finish_reason:
+        raise TransportError(
+            "the stream ended without a finish_reason (cut short by the server); "
+            "its partial text was discarded"
+        )
+
+
+async def fold(response: aiohttp.ClientResponse, watch: IdleWatch,
+                builder: CompletionBuilder, settings: ClientSettings) -> None:
+    """Read the whole body into `builder` (the `complete()` path: no per-text yields)."""
+    if response.content_type != "text/event-stream":
+        await _read_whole_reply(response, watch, builder, settings)
+        return
+    decoder = SSEDecoder(settings.max_event_bytes)
+    add = builder.add
+    touch = watch.touch
+    async for raw in response.content.iter_any():
+        touch()
+        for data in decoder.feed_data(raw):
+            if data == DONE_BYTES:
+                return
+            add(parse_chunk(data))
+    for data in decoder.close_data():
+        if data == DONE_BYTES:
+            return
+        add(parse_chunk(data))
+
+
+async def texts(response: aiohttp.ClientResponse, watch: IdleWatch,
+                 builder: CompletionBuilder, settings: ClientSettings) -> AsyncIterator[str]:
+    """The text of each chunk as it arrives (the `stream()` path); stop at `[DONE]`."""
+    if response.content_type != "text/event-stream":
+        text = await _read_whole_reply(response, watch, builder, settings)
+        if text:
+            yield text
+        return
+    decoder = SSEDecoder(settings.max_event_bytes)
+    async for raw in response.content.iter_any():
+        watch.touch()
+        for data in decoder.feed_data(raw):
+            if data == DONE_BYTES:
+                return
+            text = builder.add(parse_chunk(data))
+            if text:
+                yield text
+    for data in decoder.close_data():
+        if data == DONE_BYTES:
+            return
+        text = builder.add(parse_chunk(data))
+        if text:
+            yield text
+
+
+async def _read_whole_reply(response: aiohttp.ClientResponse, watch: IdleWatch,
+                            builder: CompletionBuilder, settings: ClientSettings) -> str:
+    """A server that ignored `stream`: one JSON reply (or SSE under another content type)."""
+    body = await _read_bounded(response, watch, settings.max_event_bytes)
+    stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith(b"{"):
+        return builder.add(parse_chunk(stripped))
+    decoder = SSEDecoder(settings.max_event_bytes)
+    events = decoder.feed(body) + decoder.close()
+    texts: list[str] = []
+    for event in events:
+        if event.data == DONE:  # as in a stream: nothing after [DONE] counts
+            break
+        texts.append(builder.add(parse_chunk(event.data)))
+    if not events:
+        raise StreamError(f"the server's answer was neither SSE nor JSON: {_first_line(body)}")
+    return "".join(texts)
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, watch: IdleWatch,
+                        limit: int) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    async for raw in response.content.iter_any():
+        watch.touch()
+        size += len(raw)
+        if size > limit:
+            raise StreamError(f"the server's answer is larger than {limit} bytes", retryable=False)
+        parts.append(raw)
+    return b"".join(parts)
+
+
+async def status_error(response: aiohttp.ClientResponse, limit: int) -> HTTPStatusError:
+    """Describe a non-2xx answer with the server's own message."""
+    retry_after_s = parse_retry_after(response.headers)
+    code: str | None = None
+    body = b""
+    cap = min(limit, 65536)
+    try:  # read(n) returns what has arrived so far, so read until the end or the cap
+        while len(body) < cap and (piece := await response.content.read(cap - len(body))):
+            body += piece
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        pass
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict) and parsed.get("error") is not None:
+        error = parsed["error"]
+        if isinstance(error, dict):
+            message = str(error.get("message") or error.get("type") or response.reason)
+            code = None if error.get("code") is None else str(error.get("code"))
+        else:
+            message = str(error)
+    elif isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
+        message = parsed["message"]
+    elif body.strip():
+        message = f"{response.reason}; the server's answer was not JSON: {_first_line(body)}"
+    else:
+        message = str(response.reason or "no message")
+    return HTTPStatusError(response.status, message, retry_after_s=retry_after_s, code=code)
+
+
+def transport_error(exc: BaseException, settings: ClientSettings,
+                     idle: bool = False) -> TransportError:
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return TransportError(
+            f"could not connect within {settings.connect_timeout_s:g} s", unreachable=True
+        )
+    if idle or isinstance(exc, aiohttp.SocketTimeoutError):
+        return TransportError(
+            f"no data from the server for {settings.idle_timeout_s:g} s (the idle timeout; "
+            "raise --idle-timeout to wait longer)"
+        )
+    if isinstance(exc, TimeoutError):
+        return TransportError(f"the attempt took longer than {settings.total_timeout_s:g} s")
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return TransportError(f"cannot connect to the proxy: {_describe(exc)}", unreachable=True)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
+        return TransportError(f"cannot connect to {exc.host}:{exc.port}: {redact(reason)}",
+                              unreachable=True)
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return TransportError(f"the connection dropped mid-response: {_describe(exc)}")
+    return TransportError(f"connection failed: {_describe(exc)}")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return redact(text)
+
+
+def _first_line(body: bytes, limit: int = 120) -> str:
+    line = body.decode("utf-8", "replace").strip().split("\n", 1)[0]
+    return repr(line[:limit] + ("..." if len(line) > limit else ""))
