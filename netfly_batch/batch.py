@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from .bloom import BloomFilter
 from .client import ChatClient
 from .errors import InputError, InputFileError, ModelNotSupportedError, OutputError, RequestError
 from .flow import FlowControl, FlowSettings, estimate_tokens
-from .ledger import Ledger, LedgerState
+from .ledger import FSYNC_INTERVAL_S, Ledger, LedgerState
 from .progress import Counters, ProgressBar
 from .prompts import AlreadyDone, InvalidLine, MaybeRepeated, Prompt, PromptReader, SeenIds
 from .providers import FreeNetfly
@@ -25,6 +26,7 @@ from .results import Result
 from .runner import Job, run_pool
 from .settings import BODY_DEFAULTS, ClientSettings, RetrySettings, RunSettings
 
+STOPPED_AT_MAX_RUNTIME = "stopped at --max-runtime"
 INTERRUPTED = {signal.SIGINT: "interrupted (SIGINT)", signal.SIGTERM: "terminated (SIGTERM)"}
 
 
@@ -58,7 +60,10 @@ class BatchRun:
         self._known_ids_in_input = 0  # input ids that OUT already has a result for
         self._superseding = 0
         self._pool: asyncio.Future[None] | None = None
+        self._sync_handle: asyncio.TimerHandle | None = None
         self._total_lines: int | None = None
+        self._rereadable = False  # a regular file: can be counted and read twice
+        self._input_done = False  # every line of INPUT has been taken
         self.flow = FlowControl(
             FlowSettings(settings.concurrency, settings.rpm, settings.tpm, settings.adaptive,
                          settings.breaker_threshold),
@@ -76,8 +81,9 @@ class BatchRun:
                 lines.close()
             raise
         self.counters.torn_lines_set_aside = 1 if state.torn_bytes else 0
-        self._total_lines = (None if self.settings.input_path == "-"
-                             else count_lines(Path(self.settings.input_path)))
+        self._rereadable = is_regular_file(self.settings.input_path)
+        if self._rereadable:
+            self._total_lines = count_lines(Path(self.settings.input_path))
         bar = ProgressBar(self._estimate_total(), self._progress_enabled(), self.stderr)
         self._bar = bar
         try:
@@ -108,16 +114,26 @@ class BatchRun:
         deadline = None
         if self.settings.max_runtime_s is not None:
             deadline = loop.call_later(self.settings.max_runtime_s, self._on_deadline, pool)
+        self._sync_handle = loop.call_later(FSYNC_INTERVAL_S, self._sync_output, loop)
         try:
             await pool
+            if self.stop_reason == STOPPED_AT_MAX_RUNTIME and self._input_done:
+                self.stop_reason = None  # the deadline came, but nothing was left to start
         except asyncio.CancelledError:
             if self.stop_reason is None:
                 raise
         finally:
             if deadline is not None:
                 deadline.cancel()
+            if self._sync_handle is not None:
+                self._sync_handle.cancel()
             for signum in INTERRUPTED:
                 loop.remove_signal_handler(signum)
+
+    def _sync_output(self, loop: asyncio.AbstractEventLoop) -> None:
+        """fsync OUT at least once a second while results are being written."""
+        self.ledger.sync()
+        self._sync_handle = loop.call_later(FSYNC_INTERVAL_S, self._sync_output, loop)
 
     def _on_signal(self, signum: int, pool: asyncio.Future[None]) -> None:
         if self.signal_number is not None:  # a second signal: leave now; lines are whole
@@ -128,7 +144,7 @@ class BatchRun:
 
     def _on_deadline(self, pool: asyncio.Future[None]) -> None:
         if self.stop_reason is None:
-            self.stop_reason = "stopped at --max-runtime"
+            self.stop_reason = STOPPED_AT_MAX_RUNTIME
             asyncio.get_running_loop().call_later(self.settings.stop_grace_s, pool.cancel)
 
     def _on_trip(self, error: RequestError) -> None:
@@ -159,10 +175,12 @@ class BatchRun:
                     job = self._job_for(settled, state)
                     if job is not None:
                         yield job
+        self._input_done = True
 
     def _seen_ids(self) -> SeenIds | None:
-        """Exact ids for standard input (it cannot be read twice), a Bloom filter for files."""
-        if self.settings.input_path == "-":
+        """A Bloom filter for regular files; exact ids for stdin, pipes and FIFOs (they
+        cannot be read twice)."""
+        if not self._rereadable:
             return None
         return BloomFilter(self._total_lines or 0)
 
@@ -171,6 +189,8 @@ class BatchRun:
         """The job for one line, or None (invalid, another shard's, or already done)."""
         shard = self.settings.shard
         if isinstance(item, InvalidLine):
+            if not item.repeat and state.has(item.id):
+                self._known_ids_in_input += 1  # still in the input, just broken now
             if shard is None or shard.index == 0:
                 self._record_invalid(item)
             return None
@@ -186,10 +206,9 @@ class BatchRun:
             return None
         try:
             body = self._body(item)
-        except InputError as error:
-            if shard is None or shard.index == 0:
-                self._record_invalid(InvalidLine(item.id, item.line_no, error.reason,
-                                                 item.metadata))
+        except InputError as error:  # reported by the id's own shard
+            self._record_invalid(InvalidLine(item.id, item.line_no, error.reason,
+                                             item.metadata))
             return None
         if known:
             self._superseding += 1
@@ -235,8 +254,6 @@ class BatchRun:
         return self.stderr.isatty()
 
     def _estimate_total(self) -> int | None:
-        if self.settings.input_path == "-":
-            return None
         total = self._total_lines
         shard = self.settings.shard
         return total if total is None or shard is None else -(-total // shard.count)
@@ -272,12 +289,18 @@ def check_paths(input_path: str, output_path: str) -> None:
         raise OutputError(f"OUT is the same file as INPUT ({output_path}); choose another OUT")
 
 
-def count_lines(path: Path, limit_bytes: int = 1 << 30) -> int | None:
-    """Non-blank lines, counted cheaply; None for files too large to count quickly."""
+def is_regular_file(path: str) -> bool:
+    """True for a regular file; False for "-", pipes, FIFOs and process substitutions."""
+    try:
+        return path != "-" and stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def count_lines(path: Path) -> int | None:
+    """Lines of a regular file, counted in 1 MiB blocks (about a second per GB)."""
     try:
         size = path.stat().st_size
-        if size > limit_bytes:
-            return None
         count = 0
         with open(path, "rb") as handle:
             while block := handle.read(1 << 20):

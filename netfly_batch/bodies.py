@@ -28,18 +28,28 @@ class IdleWatch:
     instead of a timer re-armed on every read.
     """
 
-    __slots__ = ("_deadline", "_handle", "_idle_s", "_loop", "fired", "last")
+    __slots__ = ("_deadline", "_handle", "_idle_s", "_loop", "fired", "last", "paused")
 
     def __init__(self, idle_s: float, deadline: asyncio.Timeout) -> None:
         self._loop = asyncio.get_running_loop()
         self._idle_s = idle_s
         self._deadline = deadline
         self.fired = False
+        self.paused = False
         self.last = self._loop.time()
         self._handle = self._loop.call_at(self.last + idle_s, self._check)
 
     def touch(self) -> None:
         """Bytes arrived."""
+        self.last = self._loop.time()
+
+    def pause(self) -> None:
+        """The reader is away (a `stream()` consumer holds a fragment): do not fire."""
+        self.paused = True
+
+    def resume(self) -> None:
+        """The reader is back: silence counts again from now."""
+        self.paused = False
         self.last = self._loop.time()
 
     def stop(self) -> None:
@@ -48,7 +58,7 @@ class IdleWatch:
 
     def _check(self) -> None:
         now = self._loop.time()
-        due = self.last + self._idle_s
+        due = now + self._idle_s if self.paused else self.last + self._idle_s
         if now < due:
             self._handle = self._loop.call_at(due, self._check)
             return

@@ -174,7 +174,9 @@ class ChatClient:
                                 texts(response, watch, builder, self.settings)) as pieces:
                             async for text in pieces:
                                 delivered = True
+                                watch.pause()  # a slow consumer is not a silent server
                                 yield text
+                                watch.resume()
                         check_finished(builder)
                 except RequestError as error:
                     if delivered:

@@ -141,7 +141,7 @@ class FlowControl:
         """The attempt that `enter()` started at `started` ended: free its slot and learn."""
         self.in_flight -= 1
         self.attempts += 1
-        if headers is not None:
+        if headers is not None and self.settings.adaptive:
             self._read_rate_limit_headers(headers)
         if isinstance(error, HTTPStatusError) and error.status in (429, 503):
             if error.status == 429:

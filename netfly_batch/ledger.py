@@ -88,6 +88,7 @@ class Ledger:
         self._last_sync = 0.0
         self.run_start_offset = 0
         self.appended = 0
+        self._synced = 0
 
     def open(self, *, fresh: bool = False) -> LedgerState:
         """Lock OUT, set aside a torn tail, read what it holds, and open it for appends."""
@@ -123,6 +124,14 @@ class Ledger:
         now = time.monotonic()
         if now - self._last_sync >= FSYNC_INTERVAL_S:
             self._last_sync = now
+            os.fsync(self._fd)
+            self._synced = self.appended
+
+    def sync(self) -> None:
+        """fsync OUT if lines were written since the last fsync (call it every second)."""
+        if self._fd is not None and self._synced != self.appended:
+            self._synced = self.appended
+            self._last_sync = time.monotonic()
             os.fsync(self._fd)
 
     def compact(self) -> int:

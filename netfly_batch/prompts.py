@@ -42,6 +42,7 @@ class InvalidLine:
     line_no: int
     reason: str
     metadata: Any = None
+    repeat: bool = False  # the line reuses an earlier line's id
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,17 +166,21 @@ class PromptReader:
             if isinstance(parsed, InvalidLine) or parsed[1] not in suspects:
                 continue
             request, prompt_id, metadata = parsed
-            first = first_line.setdefault(prompt_id, line_no)
-            if line_no not in wanted:
-                continue
-            if first != line_no:
-                yield repeated_id(prompt_id, line_no, metadata)
+            if line_no not in wanted and prompt_id in first_line:
                 continue
             fingerprint = _fingerprint(request, self.defaults)
+            item: Prompt | InvalidLine | AlreadyDone
             if self.is_done is not None and self.is_done(prompt_id, fingerprint):
-                yield AlreadyDone(prompt_id, line_no)
+                item = AlreadyDone(prompt_id, line_no)
             else:
-                yield _validate(request, prompt_id, line_no, fingerprint, metadata)
+                item = _validate(request, prompt_id, line_no, fingerprint, metadata)
+            if isinstance(item, InvalidLine):  # a broken line uses no id, as in read()
+                if line_no in wanted:
+                    yield item
+                continue
+            first = first_line.setdefault(prompt_id, line_no)
+            if line_no in wanted:
+                yield item if first == line_no else repeated_id(prompt_id, line_no, metadata)
 
     def _repeat(self, prompt_id: str, line_no: int, metadata: Any
                 ) -> InvalidLine | MaybeRepeated:
@@ -203,7 +208,8 @@ def settle_repeats(lines: Iterable[bytes], suspects: dict[str, list[int]]
 def repeated_id(prompt_id: str, line_no: int, metadata: Any = None) -> InvalidLine:
     """The report for a line that reuses an earlier line's id."""
     return InvalidLine(prompt_id, line_no,
-                       f"id {prompt_id!r} was already used on an earlier line", metadata)
+                       f"id {prompt_id!r} was already used on an earlier line", metadata,
+                       repeat=True)
 
 
 def _numbered(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:

@@ -741,3 +741,15 @@ async def test_credentials_in_the_url_and_an_api_key_fail_as_a_request_error(fak
     assert caught.value.attempts == 1
     assert "pw-SECRET" not in str(caught.value)
     assert caught.value.__cause__ is None
+
+
+async def test_a_slow_stream_consumer_is_not_taken_for_a_silent_server(serve, fake_sleep):
+    """stream(): a consumer slower than the idle timeout gets every fragment, no cancel."""
+    server = await serve(streaming(answer("one ", "two ", "three")))
+    received = []
+    async with client_for(server, fake_sleep, idle_timeout_s=0.2) as client:
+        async for fragment in client.stream(BODY):
+            received.append(fragment)
+            await asyncio.sleep(0.35)
+    assert "".join(received) == "one two three"
+    assert server.requests == 1

@@ -89,3 +89,17 @@ def test_run_with_false_maybes_sends_each_id_once(tmp_path: Path,
     invalid = sorted(r["line"] for r in rows if r["status"] == "invalid")
     assert invalid == [41, 42, 43]
     assert sum(r["status"] == "ok" for r in rows) == 40
+
+
+def test_a_corrected_copy_after_a_broken_line_is_sent(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken line uses no id, so its corrected copy later is sent, Bloom filter or not."""
+    monkeypatch.setattr("netfly_batch.batch.BloomFilter", TinyBloom)
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "prompt": 5},
+                                                 {"id": "a", "prompt": "fixed"}])
+    out = tmp_path / "out.jsonl"
+    with simulator_thread() as sim:
+        CliRunner().invoke(main, ["run", str(source), "-o", str(out), "--base-url", sim.url],
+                           catch_exceptions=False)
+    statuses = {r["line"]: r["status"] for r in read_results(out)}
+    assert statuses == {1: "invalid", 2: "ok"}

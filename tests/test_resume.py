@@ -346,3 +346,53 @@ def test_fingerprint_ignores_metadata_and_key_order_but_not_defaults(tmp_path: P
     assert "3 redone because their input changed" in warmer.stderr
     rows = assert_complete(out, 3)
     assert sorted(r["metadata"]["row"] for r in rows) == [0, 1, 2]
+
+
+def test_deadline_with_nothing_left_to_start_is_a_finished_run(tmp_path: Path) -> None:
+    """--max-runtime passing while the last requests finish: exit 0, not 75."""
+    source = prompts(tmp_path, 4)
+    out = tmp_path / "out.jsonl"
+    with simulator_thread(SimulatorSettings(first_byte_delay_s=1.0)) as sim:
+        result = run_cli(str(source), "-o", str(out), "--base-url", sim.url, "-c", "8",
+                         "--max-runtime", "0.3s")
+    assert result.exit_code == 0, result.output
+    assert_complete(out, 4)
+
+
+def test_a_line_that_broke_is_not_counted_as_gone(tmp_path: Path) -> None:
+    """An id whose line is now invalid is still in the input: not 'no longer in the input'."""
+    out = tmp_path / "out.jsonl"
+    summary = tmp_path / "s.json"
+    with simulator_thread() as sim:
+        run_cli(str(prompts(tmp_path, 2)), "-o", str(out), "--base-url", sim.url)
+        broken = write_jsonl(tmp_path / "in.jsonl", [{"id": "p0", "prompt": 7},
+                                                     {"id": "p1", "prompt": "prompt 1"}])
+        result = run_cli(str(broken), "-o", str(out), "--base-url", sim.url,
+                         "--summary-json", str(summary))
+    assert result.exit_code == 1
+    assert orjson.loads(summary.read_bytes())["not_in_input"] == 0
+
+
+def test_a_fifo_input_is_read_once_and_fully(tmp_path: Path) -> None:
+    """A named pipe (as from `<(zcat ...)`) cannot be read twice: every prompt still goes."""
+    import threading
+
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    rows = [orjson.dumps({"id": f"p{i}", "prompt": f"prompt {i}"}) + b"\n" for i in range(20)]
+    rows.append(rows[3])  # a repeated id, found without a second pass
+
+    def feed() -> None:
+        with open(fifo, "wb") as pipe:
+            pipe.write(b"".join(rows))
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    out = tmp_path / "out.jsonl"
+    with simulator_thread() as sim:
+        result = run_cli(str(fifo), "-o", str(out), "--base-url", sim.url)
+    writer.join(10)
+    assert result.exit_code == 1
+    results = read_results(out)
+    assert sum(r["status"] == "ok" for r in results) == 20
+    assert [r["line"] for r in results if r["status"] == "invalid"] == [21]

@@ -160,3 +160,16 @@ def test_shard_auto_from_a_slurm_array_starting_at_one(tmp_path: Path,
     assert result.exit_code == 0
     ids = {r["id"] for r in read_results(tmp_path / "out.0-of-2.jsonl")}
     assert ids == {f"q{i}" for i in range(10) if shard_of(f"q{i}", 2) == 0}
+
+
+def test_model_errors_are_reported_by_the_owning_shard(tmp_path: Path) -> None:
+    """Lines naming an unknown model (default FreeNetfly URL) get one result overall."""
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": f"q{i}", "prompt": "x", "model": "nope"}
+                                                 for i in range(12)])
+    template = str(tmp_path / "out.{shard}.jsonl")
+    for index in range(3):
+        invoke("run", str(source), "-o", template, "--shard", f"{index}/3", "-q")
+    rows = [r for i in range(3) for r in read_results(tmp_path / f"out.{i}-of-3.jsonl")]
+    assert sorted(r["id"] for r in rows) == sorted(f"q{i}" for i in range(12))
+    assert {r["status"] for r in rows} == {"invalid"}
+    assert all("known models" in r["error"]["message"] for r in rows)
