@@ -25,23 +25,34 @@ class IdleWatch:
     """Fails an attempt after `idle_s` without a byte (the headers' wait included).
 
     Each read only notes the time; one timer per idle period checks it and re-arms,
-    instead of a timer re-armed on every read.
+    instead of a timer re-armed on every read. Bytes that reached the response but
+    were not read yet (the loop was busy) count as activity too.
     """
 
-    __slots__ = ("_deadline", "_handle", "_idle_s", "_loop", "fired", "last", "paused")
+    __slots__ = ("_deadline", "_handle", "_idle_s", "_loop", "_received", "_stream", "fired",
+                 "last", "paused")
 
     def __init__(self, idle_s: float, deadline: asyncio.Timeout) -> None:
         self._loop = asyncio.get_running_loop()
         self._idle_s = idle_s
         self._deadline = deadline
+        self._stream: aiohttp.StreamReader | None = None
+        self._received = 0
         self.fired = False
         self.paused = False
         self.last = self._loop.time()
         self._handle = self._loop.call_at(self.last + idle_s, self._check)
 
+    def follow(self, stream: aiohttp.StreamReader) -> None:
+        """The response's body stream: from now on its bytes are what is watched."""
+        self._stream = stream
+        self.touch()
+
     def touch(self) -> None:
-        """Bytes arrived."""
+        """Bytes were read."""
         self.last = self._loop.time()
+        if self._stream is not None:
+            self._received = self._stream.total_bytes
 
     def pause(self) -> None:
         """The reader is away (a `stream()` consumer holds a fragment): do not fire."""
@@ -58,6 +69,9 @@ class IdleWatch:
 
     def _check(self) -> None:
         now = self._loop.time()
+        if self._stream is not None and self._stream.total_bytes != self._received:
+            self._received = self._stream.total_bytes  # arrived, not read yet: activity
+            self.last = now
         due = now + self._idle_s if self.paused else self.last + self._idle_s
         if now < due:
             self._handle = self._loop.call_at(due, self._check)

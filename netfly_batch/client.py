@@ -211,7 +211,7 @@ class ChatClient:
                 async with self._open().post(
                     self._url, data=payload, headers=self._headers, proxy=self.settings.proxy
                 ) as response:
-                    watch.touch()
+                    watch.follow(response.content)
                     headers = response.headers
                     if response.status >= 300:
                         raise await status_error(response, self.settings.max_event_bytes)

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from netfly_batch.client import ChatClient
 from netfly_batch.errors import HTTPStatusError, RequestError, StreamError, TransportError
-from netfly_batch.settings import ClientSettings, RetrySettings
+from netfly_batch.settings import FREENETFLY_ENDPOINT, ClientSettings, RetrySettings
 
 CAPTURES = Path(__file__).parent / "data" / "captures"
 LLAMA = (CAPTURES / "llamacpp-smollm2-stream.sse").read_bytes()
@@ -753,3 +753,28 @@ async def test_a_slow_stream_consumer_is_not_taken_for_a_silent_server(serve, fa
             await asyncio.sleep(0.35)
     assert "".join(received) == "one two three"
     assert server.requests == 1
+
+
+async def test_a_busy_event_loop_is_not_taken_for_a_silent_server(fake_sleep):
+    """Chunks that arrive while the loop is blocked count as activity: no spurious timeout."""
+    import time
+
+    from servers import app_thread
+
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        response = await open_stream(request)
+        for letter in "abcdefghij":
+            await response.write(chunk(letter))
+            await asyncio.sleep(0.1)
+        await response.write(chunk(finish="stop") + b"data: [DONE]\n\n")
+        return response
+
+    with app_thread([web.post(FREENETFLY_ENDPOINT, trickle)]) as url:
+        settings = ClientSettings(base_url=url, idle_timeout_s=0.3)
+        async with ChatClient(settings, RetrySettings(max_attempts=1), sleep=fake_sleep) as client:
+            task = asyncio.ensure_future(client.complete(BODY))
+            await asyncio.sleep(0.05)
+            time.sleep(0.6)  # noqa: ASYNC251 - the loop blocked on purpose (a slow stdin read)
+            completion = await task
+    assert completion.content == "abcdefghij"
+    assert completion.attempts == 1
