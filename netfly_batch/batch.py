@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import orjson
 
@@ -26,22 +26,30 @@ from .results import Result
 from .runner import Job, run_pool
 from .settings import BODY_DEFAULTS, ClientSettings, RetrySettings, RunSettings
 
-STOPPED_AT_MAX_RUNTIME = "stopped at --max-runtime"
+StopKind = Literal["max_runtime", "endpoint_down", "signal"]
 INTERRUPTED = {signal.SIGINT: "interrupted (SIGINT)", signal.SIGTERM: "terminated (SIGTERM)"}
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Why a run stopped before every prompt had its chance, in words and as a kind."""
+
+    kind: StopKind
+    message: str
 
 
 @dataclass(slots=True)
 class RunOutcome:
-    """How a run ended: `outcome` is "finished", "stopped at --max-runtime", or a signal."""
+    """How a run ended: `stop` is None when it finished."""
 
-    outcome: str
     counters: Counters
+    stop: Stop | None = None
     signal_number: int | None = None
 
     @property
-    def finished(self) -> bool:
-        """True when every prompt got its chance (not stopped early)."""
-        return self.outcome == "finished"
+    def message(self) -> str:
+        """"finished", or why the run stopped early."""
+        return self.stop.message if self.stop else "finished"
 
 
 class BatchRun:
@@ -55,7 +63,7 @@ class BatchRun:
         self.stderr = stderr
         self.counters = Counters(concurrency_limit=settings.concurrency)
         self.ledger = Ledger(Path(settings.output_path))
-        self.stop_reason: str | None = None
+        self.stop: Stop | None = None
         self.signal_number: int | None = None
         self._known_ids_in_input = 0  # input ids that OUT already has a result for
         self._superseding = 0
@@ -89,7 +97,7 @@ class BatchRun:
         try:
             async with ChatClient(self.client_settings, self.retry, gate=self.flow) as client:
                 await self._run_pool(self._jobs(lines, state), client)
-            if self.stop_reason is None:
+            if self.stop is None:
                 self.counters.not_in_input = (
                     len(state.ok) + len(state.failed) - self._known_ids_in_input)
                 if state.dropped_lines or self._superseding:
@@ -100,13 +108,13 @@ class BatchRun:
             self.ledger.close()
             if lines is not sys.stdin.buffer:
                 lines.close()
-        return RunOutcome(self.stop_reason or "finished", self.counters, self.signal_number)
+        return RunOutcome(self.counters, self.stop, self.signal_number)
 
     async def _run_pool(self, jobs: Iterator[Job], client: ChatClient) -> None:
         loop = asyncio.get_running_loop()
         pool = asyncio.ensure_future(run_pool(
             jobs, client.complete, self._record, self.settings.concurrency,
-            should_stop=lambda: self.stop_reason is not None,
+            should_stop=lambda: self.stop is not None,
         ))
         self._pool = pool
         for signum in INTERRUPTED:
@@ -117,10 +125,10 @@ class BatchRun:
         self._sync_handle = loop.call_later(FSYNC_INTERVAL_S, self._sync_output, loop)
         try:
             await pool
-            if self.stop_reason == STOPPED_AT_MAX_RUNTIME and self._input_done:
-                self.stop_reason = None  # the deadline came, but nothing was left to start
+            if self.stop is not None and self.stop.kind == "max_runtime" and self._input_done:
+                self.stop = None  # the deadline came, but nothing was left to start
         except asyncio.CancelledError:
-            if self.stop_reason is None:
+            if self.stop is None:
                 raise
         finally:
             if deadline is not None:
@@ -139,18 +147,18 @@ class BatchRun:
         if self.signal_number is not None:  # a second signal: leave now; lines are whole
             os._exit(128 + signum)
         self.signal_number = signum
-        self.stop_reason = INTERRUPTED[signal.Signals(signum)]
+        self.stop = Stop("signal", INTERRUPTED[signal.Signals(signum)])
         pool.cancel()
 
     def _on_deadline(self, pool: asyncio.Future[None]) -> None:
-        if self.stop_reason is None:
-            self.stop_reason = STOPPED_AT_MAX_RUNTIME
+        if self.stop is None:
+            self.stop = Stop("max_runtime", "stopped at --max-runtime")
             asyncio.get_running_loop().call_later(self.settings.stop_grace_s, pool.cancel)
 
     def _on_trip(self, error: RequestError) -> None:
-        if self.stop_reason is None:
-            self.stop_reason = (f"endpoint unreachable: {error.message}; nothing more was sent; "
-                                "rerun to resume")
+        if self.stop is None:
+            self.stop = Stop("endpoint_down", f"endpoint unreachable: {error.message}; "
+                                              "nothing more was sent; rerun to resume")
             if self._pool is not None:
                 self._pool.cancel()
 

@@ -6,18 +6,22 @@ Heavy imports (aiohttp, the runner) happen inside the commands so `--help` is qu
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sys
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
 
 from . import settings as defaults
-from .errors import NetflyError, OutputError, OutputLockedError
+from .errors import NetflyError, OutputLockedError
 from .run_options import Duration, settings_from_options
 from .simulator.options import simulator_options, simulator_settings_from_options
+
+if TYPE_CHECKING:
+    from .batch import BatchRun, RunOutcome
 
 T = TypeVar("T")
 
@@ -29,7 +33,7 @@ EXIT_LOCKED = 4  # another run is writing OUT
 EXIT_ENDPOINT_DOWN = 5  # the breaker stopped the run: endpoint unreachable or refusing us
 EXIT_MERGE_PARTIAL = 6  # merge --input: some input ids have no result in any OUT
 EXIT_STOPPED_AT_MAX_RUNTIME = 75  # --max-runtime reached with work left (EX_TEMPFAIL)
-EXIT_SIGINT = 130
+EXIT_SIGINT = 130  # 128 + the signal's number, as shells report it
 EXIT_SIGTERM = 143
 
 GC_YOUNG_THRESHOLD = 20_000  # allocations between young-generation collections (default 700)
@@ -201,7 +205,6 @@ def _some(ids: list[str], shown: int = 5) -> str:
 
 async def _run(options: dict[str, Any]) -> int:
     from .batch import BatchRun
-    from .progress import summary_line
 
     sim_settings = _sim_settings(options, "sim-")
     run_settings, client_settings, retry = settings_from_options(options)
@@ -215,18 +218,19 @@ async def _run(options: dict[str, Any]) -> int:
         from .simulator import running_simulator
 
         async with running_simulator(sim_settings) as simulator:
-            client_settings = _replace(client_settings, base_url=simulator.url,
+            client_settings = dataclasses.replace(client_settings, base_url=simulator.url,
                                        endpoint="/v1/chat/completions")
-            run_settings = _replace(run_settings, check_models=False)
+            run_settings = dataclasses.replace(run_settings, check_models=False)
             if not run_settings.quiet:
                 click.echo(f"netfly-batch: simulated endpoint at {simulator.url}", err=True)
             return await _run_batch(BatchRun(run_settings, client_settings, retry, stderr),
-                                    run_settings, summary_line)
-    return await _run_batch(BatchRun(run_settings, client_settings, retry, stderr),
-                            run_settings, summary_line)
+                                    run_settings)
+    return await _run_batch(BatchRun(run_settings, client_settings, retry, stderr), run_settings)
 
 
-async def _run_batch(batch: Any, run_settings: defaults.RunSettings, summary_line: Any) -> int:
+async def _run_batch(batch: BatchRun, run_settings: defaults.RunSettings) -> int:
+    from .progress import summary_line
+
     try:
         outcome = await batch.run()
     except OutputLockedError as error:
@@ -235,7 +239,7 @@ async def _run_batch(batch: Any, run_settings: defaults.RunSettings, summary_lin
     except NetflyError as error:
         _fail(str(error))
         return EXIT_CANNOT_START
-    summary = outcome.counters.summary(outcome.outcome)
+    summary = outcome.counters.summary(outcome.message)
     code = _exit_code(outcome, summary)
     summary["exit_code"] = code
     if not run_settings.quiet or code not in (EXIT_OK, EXIT_SOME_FAILED):
@@ -253,14 +257,13 @@ def _write_summary(path: str, summary: dict[str, Any]) -> None:
         _fail(f"cannot write the summary to {path}: {error.strerror}")
 
 
-def _exit_code(outcome: Any, summary: dict[str, Any]) -> int:
-    if outcome.signal_number is not None:
-        return 128 + int(outcome.signal_number)
-    if outcome.outcome.startswith("endpoint"):
-        return EXIT_ENDPOINT_DOWN
-    if outcome.outcome.startswith("stopped at --max-runtime"):
-        return EXIT_STOPPED_AT_MAX_RUNTIME
-    return EXIT_SOME_FAILED if summary["error"] or summary["invalid"] else EXIT_OK
+def _exit_code(outcome: RunOutcome, summary: dict[str, Any]) -> int:
+    if outcome.stop is None:
+        return EXIT_SOME_FAILED if summary["error"] or summary["invalid"] else EXIT_OK
+    if outcome.stop.kind == "signal":
+        return 128 + int(outcome.signal_number or 0)
+    return {"endpoint_down": EXIT_ENDPOINT_DOWN,
+            "max_runtime": EXIT_STOPPED_AT_MAX_RUNTIME}[outcome.stop.kind]
 
 
 def _sim_settings(options: dict[str, Any], prefix: str) -> Any:
@@ -268,12 +271,6 @@ def _sim_settings(options: dict[str, Any], prefix: str) -> Any:
         return simulator_settings_from_options(options, prefix)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-
-
-def _replace(settings: T, **changes: Any) -> T:
-    import dataclasses
-
-    return dataclasses.replace(settings, **changes)  # type: ignore[type-var]
 
 
 def _run_async(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -305,5 +302,3 @@ def _setup_logging() -> None:
 def _fail(message: str) -> None:
     click.echo(f"netfly-batch: error: {message}", err=True)
 
-
-__all__ = ["OutputError", "main"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any, Protocol
@@ -23,9 +22,6 @@ from .chunks import Completion, CompletionBuilder
 from .errors import RequestError, TransportError, redact
 from .retry import Sleep, is_retryable, retrying, wait_before
 from .settings import ClientSettings, RetrySettings
-
-log = logging.getLogger(__name__)
-
 
 # What the original FreeNetfly provider sent: a Chrome 126 browser on Linux.
 BROWSER_HEADERS: dict[str, str] = {

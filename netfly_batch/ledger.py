@@ -13,7 +13,6 @@ import errno
 import fcntl
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,7 +52,6 @@ class LedgerState:
 
     ok: dict[int, int] = field(default_factory=dict)
     failed: dict[int, tuple[int, int]] = field(default_factory=dict)  # -> (hash, attempts)
-    lines: int = 0
     dropped_lines: int = 0  # lines a compaction would remove (superseded, invalid, unreadable)
     torn_bytes: int = 0
 
@@ -85,7 +83,6 @@ class Ledger:
         self.torn_path = path.with_name(path.name + ".torn")
         self._lock_fd: int | None = None
         self._fd: int | None = None
-        self._last_sync = 0.0
         self.run_start_offset = 0
         self.appended = 0
         self._synced = 0
@@ -110,7 +107,7 @@ class Ledger:
         return state
 
     def append(self, line: bytes) -> None:
-        """Write one complete line; fsync at most once a second."""
+        """Write one complete line in one call (so a crash can only tear the last line)."""
         assert self._fd is not None, "ledger is not open"
         view = memoryview(line)
         try:
@@ -121,17 +118,12 @@ class Ledger:
             reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
             raise OutputError(f"cannot write {self.path}: {reason}") from exc
         self.appended += 1
-        now = time.monotonic()
-        if now - self._last_sync >= FSYNC_INTERVAL_S:
-            self._last_sync = now
-            os.fsync(self._fd)
-            self._synced = self.appended
 
     def sync(self) -> None:
-        """fsync OUT if lines were written since the last fsync (call it every second)."""
+        """fsync OUT if lines were written since the last fsync (the run calls it every
+        `FSYNC_INTERVAL_S`; `close()` and `compact()` sync too)."""
         if self._fd is not None and self._synced != self.appended:
             self._synced = self.appended
-            self._last_sync = time.monotonic()
             os.fsync(self._fd)
 
     def compact(self) -> int:
@@ -235,7 +227,6 @@ def scan_into(path: Path, state: LedgerState) -> None:
     loads = orjson.loads
     with open(path, "rb") as handle:
         for line in handle:
-            state.lines += 1
             end = line.find(_PREFIX_END)
             try:
                 record = loads(line[:end] + b"}") if end > 0 else loads(line)

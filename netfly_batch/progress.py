@@ -27,11 +27,6 @@ class Counters:
     concurrency_limit: int = 0
     started: float = field(default_factory=time.monotonic)
 
-    @property
-    def done(self) -> int:
-        """Results written by this run."""
-        return self.ok + self.error + self.invalid
-
     def count(self, result: Result) -> None:
         """Count one written result."""
         if result.status == "ok":
@@ -92,12 +87,12 @@ class ProgressBar:
             self._bar = tqdm(total=total, file=stream, unit="prompt", dynamic_ncols=True,
                              mininterval=0.5, smoothing=0.1, leave=True)
 
-    def advance(self, counters: Counters, steps: int = 1) -> None:
-        """Move the bar on by `steps` results."""
+    def advance(self, counters: Counters) -> None:
+        """Move the bar on by one result."""
         bar = self._bar
         if bar is None:
             return
-        bar.n += steps
+        bar.n += 1
         now = time.monotonic()
         if now - self._last_refresh >= 0.5:
             self._last_refresh = now

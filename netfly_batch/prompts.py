@@ -194,11 +194,6 @@ def read_prompts(lines: Iterable[bytes], seen: SeenIds | None = None) -> Iterato
     return PromptReader(seen=seen).read(lines)
 
 
-def parse_line(raw: bytes, line_no: int) -> Prompt | InvalidLine:
-    """Parse one non-blank line."""
-    return PromptReader().parse(raw, line_no)
-
-
 def settle_repeats(lines: Iterable[bytes], suspects: dict[str, list[int]]
                    ) -> Iterator[Prompt | InvalidLine | AlreadyDone]:
     """`PromptReader().settle()` with no run defaults and no resume."""
