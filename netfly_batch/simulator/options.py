@@ -37,6 +37,11 @@ def _rate_spec(field: str, name: str, what: str) -> OptionSpec:
     return OptionSpec(name, field, RATE, 0.0, f"Share of requests that get {what}.", "RATE")
 
 
+def _seconds_spec(name: str, default: float, help: str) -> OptionSpec:
+    """The option for one duration setting; its field is its name with underscores."""
+    return OptionSpec(name, name.replace("-", "_"), SECONDS, default, help, "SECONDS")
+
+
 RATE_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "fail-rate",
@@ -93,46 +98,17 @@ SETTING_SPECS: tuple[OptionSpec, ...] = (
         help="Content chunks per streamed answer (fewer for short answers).",
         metavar="N",
     ),
-    OptionSpec(
-        name="first-byte-delay-s",
-        field="first_byte_delay_s",
-        type=SECONDS,
-        default=defaults.DEFAULT_FIRST_BYTE_DELAY_S,
-        help="Seconds before the response headers (after them when pings are on).",
-        metavar="SECONDS",
-    ),
-    OptionSpec(
-        name="chunk-delay-s",
-        field="chunk_delay_s",
-        type=SECONDS,
-        default=defaults.DEFAULT_CHUNK_DELAY_S,
-        help="Seconds between stream chunks.",
-        metavar="SECONDS",
-    ),
-    OptionSpec(
-        name="ping-interval-s",
-        field="ping_interval_s",
-        type=SECONDS,
-        default=defaults.DEFAULT_PING_INTERVAL_S,
-        help="Send headers at once, then ': ping' every SECONDS of the first-byte delay (0: off).",
-        metavar="SECONDS",
-    ),
-    OptionSpec(
-        name="retry-after-s",
-        field="retry_after_s",
-        type=SECONDS,
-        default=defaults.DEFAULT_RETRY_AFTER_S,
-        help="Retry-After header value of simulated 429 answers.",
-        metavar="SECONDS",
-    ),
-    OptionSpec(
-        name="stall-s",
-        field="stall_s",
-        type=SECONDS,
-        default=defaults.DEFAULT_STALL_S,
-        help="Seconds a stalled stream hangs before its connection is cut.",
-        metavar="SECONDS",
-    ),
+    _seconds_spec("first-byte-delay-s", defaults.DEFAULT_FIRST_BYTE_DELAY_S,
+                  "Seconds before the response headers (after them when pings are on)."),
+    _seconds_spec("chunk-delay-s", defaults.DEFAULT_CHUNK_DELAY_S,
+                  "Seconds between stream chunks."),
+    _seconds_spec("ping-interval-s", defaults.DEFAULT_PING_INTERVAL_S,
+                  "Send headers at once, then ': ping' every SECONDS of the first-byte "
+                  "delay (0: off)."),
+    _seconds_spec("retry-after-s", defaults.DEFAULT_RETRY_AFTER_S,
+                  "Retry-After header value of simulated 429 answers."),
+    _seconds_spec("stall-s", defaults.DEFAULT_STALL_S,
+                  "Seconds a stalled stream hangs before its connection is cut."),
     OptionSpec(
         name="inband-error-code",
         field="inband_error_code",
