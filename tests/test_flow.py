@@ -290,3 +290,25 @@ def test_breaker_trips_on_401_and_leaves_the_rest_untried(tmp_path: Path) -> Non
         assert sim.stats.requests == 100
     assert again.exit_code == 0
     assert len(read_results(out)) == 100
+
+
+def test_tpm_spreads_estimated_tokens_evenly(tmp_path: Path) -> None:
+    """--tpm 6000 (100 estimated tokens/s): 30 requests of ~10 tokens take about two seconds."""
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "prompt": "p", "max_tokens": 10}
+                                                 for i in range(30)])
+    stamps: list[float] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        stamps.append(time.monotonic())
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(sse_answer("ok"))
+        return response
+
+    with app_thread([web.post("/v1/chat/completions", handler)]) as url:
+        result = run_cli(str(source), "-o", str(tmp_path / "o.jsonl"), "--base-url", url,
+                         "-c", "16", "--tpm", "6000")
+    assert result.exit_code == 0, result.output
+    span = stamps[-1] - stamps[0]
+    assert span >= 1.5, span
+    assert span <= 4.0, span

@@ -396,3 +396,21 @@ def test_a_fifo_input_is_read_once_and_fully(tmp_path: Path) -> None:
     results = read_results(out)
     assert sum(r["status"] == "ok" for r in results) == 20
     assert [r["line"] for r in results if r["status"] == "invalid"] == [21]
+
+
+def test_a_second_ctrl_c_leaves_at_once_without_tearing_a_line(tmp_path: Path) -> None:
+    """Two SIGINTs: the process exits 130 at once; every line in OUT is whole; rerun finishes."""
+    source = prompts(tmp_path, 12)
+    out = tmp_path / "out.jsonl"
+    with simulator_thread(SimulatorSettings(chunk_count=4, chunk_delay_s=0.1)) as sim:
+        process = spawn(str(source), "-o", str(out), "--base-url", sim.url, "-c", "2")
+        _wait_for(lambda: out.exists() and out.read_bytes().count(b"\n") >= 2)
+        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 130
+        data = out.read_bytes()
+        assert data.endswith(b"\n")
+        assert all(r["status"] == "ok" for r in read_results(out))
+        result = run_cli(str(source), "-o", str(out), "--base-url", sim.url)
+    assert result.exit_code == 0
+    assert_complete(out, 12)
