@@ -1,83 +1,24 @@
 """Reading one response: SSE or JSON bodies into a `CompletionBuilder`, error bodies
-and aiohttp failures into the `RequestError` tree, and the idle-time watch.
+and aiohttp failures into the `RequestError` tree.
 
 Used by `client.py` inside one attempt; knows aiohttp's response, not the retry loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
 import orjson
 
 from .chunks import DONE, CompletionBuilder, parse_chunk
+from .deadlines import Limit
 from .errors import HTTPStatusError, StreamError, TransportError, redact
 from .retry import parse_retry_after
 from .settings import ClientSettings
 from .sse import SSEDecoder
 
 DONE_BYTES = DONE.encode()
-
-
-class IdleWatch:
-    """Fails an attempt after `idle_s` without a byte (the headers' wait included).
-
-    Each read only notes the time; one timer per idle period checks it and re-arms,
-    instead of a timer re-armed on every read. Bytes that reached the response but
-    were not read yet (the loop was busy) count as activity too.
-    """
-
-    __slots__ = ("_deadline", "_handle", "_idle_s", "_loop", "_received", "_stream", "fired",
-                 "last", "paused")
-
-    def __init__(self, idle_s: float, deadline: asyncio.Timeout) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._idle_s = idle_s
-        self._deadline = deadline
-        self._stream: aiohttp.StreamReader | None = None
-        self._received = 0
-        self.fired = False
-        self.paused = False
-        self.last = self._loop.time()
-        self._handle = self._loop.call_at(self.last + idle_s, self._check)
-
-    def follow(self, stream: aiohttp.StreamReader) -> None:
-        """The response's body stream: from now on its bytes are what is watched."""
-        self._stream = stream
-        self.touch()
-
-    def touch(self) -> None:
-        """Bytes were read."""
-        self.last = self._loop.time()
-        if self._stream is not None:
-            self._received = self._stream.total_bytes
-
-    def pause(self) -> None:
-        """The reader is away (a `stream()` consumer holds a fragment): do not fire."""
-        self.paused = True
-
-    def resume(self) -> None:
-        """The reader is back: silence counts again from now."""
-        self.paused = False
-        self.last = self._loop.time()
-
-    def stop(self) -> None:
-        """The attempt is over."""
-        self._handle.cancel()
-
-    def _check(self) -> None:
-        now = self._loop.time()
-        if self._stream is not None and self._stream.total_bytes != self._received:
-            self._received = self._stream.total_bytes  # arrived, not read yet: activity
-            self.last = now
-        due = now + self._idle_s if self.paused else self.last + self._idle_s
-        if now < due:
-            self._handle = self._loop.call_at(due, self._check)
-            return
-        self.fired = True
-        self._deadline.reschedule(now)
 
 
 def check_finished(builder: CompletionBuilder) -> None:
@@ -89,17 +30,15 @@ def check_finished(builder: CompletionBuilder) -> None:
         )
 
 
-async def fold(response: aiohttp.ClientResponse, watch: IdleWatch,
-                builder: CompletionBuilder, settings: ClientSettings) -> None:
+async def fold(response: aiohttp.ClientResponse,
+               builder: CompletionBuilder, settings: ClientSettings) -> None:
     """Read the whole body into `builder` (the `complete()` path: no per-text yields)."""
     if response.content_type != "text/event-stream":
-        await _read_whole_reply(response, watch, builder, settings)
+        await _read_whole_reply(response, builder, settings)
         return
     decoder = SSEDecoder(settings.max_event_bytes)
     add = builder.add
-    touch = watch.touch
     async for raw in response.content.iter_any():
-        touch()
         for data in decoder.feed_data(raw):
             if data == DONE_BYTES:
                 return
@@ -110,17 +49,16 @@ async def fold(response: aiohttp.ClientResponse, watch: IdleWatch,
         add(parse_chunk(data))
 
 
-async def texts(response: aiohttp.ClientResponse, watch: IdleWatch,
-                 builder: CompletionBuilder, settings: ClientSettings) -> AsyncIterator[str]:
+async def texts(response: aiohttp.ClientResponse,
+                builder: CompletionBuilder, settings: ClientSettings) -> AsyncIterator[str]:
     """The text of each chunk as it arrives (the `stream()` path); stop at `[DONE]`."""
     if response.content_type != "text/event-stream":
-        text = await _read_whole_reply(response, watch, builder, settings)
+        text = await _read_whole_reply(response, builder, settings)
         if text:
             yield text
         return
     decoder = SSEDecoder(settings.max_event_bytes)
     async for raw in response.content.iter_any():
-        watch.touch()
         for data in decoder.feed_data(raw):
             if data == DONE_BYTES:
                 return
@@ -135,10 +73,10 @@ async def texts(response: aiohttp.ClientResponse, watch: IdleWatch,
             yield text
 
 
-async def _read_whole_reply(response: aiohttp.ClientResponse, watch: IdleWatch,
+async def _read_whole_reply(response: aiohttp.ClientResponse,
                             builder: CompletionBuilder, settings: ClientSettings) -> str:
     """A server that ignored `stream`: one JSON reply (or SSE under another content type)."""
-    body = await _read_bounded(response, watch, settings.max_event_bytes)
+    body = await _read_bounded(response, settings.max_event_bytes)
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(b"{"):
         return builder.add(parse_chunk(stripped))
@@ -154,12 +92,10 @@ async def _read_whole_reply(response: aiohttp.ClientResponse, watch: IdleWatch,
     return "".join(texts)
 
 
-async def _read_bounded(response: aiohttp.ClientResponse, watch: IdleWatch,
-                        limit: int) -> bytes:
+async def _read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
     parts: list[bytes] = []
     size = 0
     async for raw in response.content.iter_any():
-        watch.touch()
         size += len(raw)
         if size > limit:
             raise StreamError(f"the server's answer is larger than {limit} bytes", retryable=False)
@@ -199,12 +135,13 @@ async def status_error(response: aiohttp.ClientResponse, limit: int) -> HTTPStat
 
 
 def transport_error(exc: BaseException, settings: ClientSettings,
-                     idle: bool = False) -> TransportError:
+                    limit: Limit | None = None) -> TransportError:
+    """Describe an aiohttp/OS failure; `limit` names the time limit that ended the attempt."""
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return TransportError(
             f"could not connect within {settings.connect_timeout_s:g} s", unreachable=True
         )
-    if idle or isinstance(exc, aiohttp.SocketTimeoutError):
+    if limit == "idle" or isinstance(exc, aiohttp.SocketTimeoutError):
         return TransportError(
             f"no data from the server for {settings.idle_timeout_s:g} s (the idle timeout; "
             "raise --idle-timeout to wait longer)"

@@ -17,8 +17,9 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
-from .bodies import IdleWatch, check_finished, fold, status_error, texts, transport_error
+from .bodies import check_finished, fold, status_error, texts, transport_error
 from .chunks import Completion, CompletionBuilder
+from .deadlines import AttemptClock, AttemptWatch
 from .errors import RequestError, TransportError, redact
 from .retry import Sleep, is_retryable, retrying, wait_before
 from .settings import ClientSettings, RetrySettings
@@ -100,6 +101,7 @@ class ChatClient:
         self._url_has_password = redact(f"{self.settings.proxy} {self._url}") != (
             f"{self.settings.proxy} {self._url}")
         self._session: aiohttp.ClientSession | None = None
+        self._clock = AttemptClock(self.settings.idle_timeout_s, self.settings.total_timeout_s)
 
     async def __aenter__(self) -> ChatClient:
         self._open()
@@ -116,9 +118,8 @@ class ChatClient:
             s = self.settings
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=s.connection_limit),
-                timeout=aiohttp.ClientTimeout(
-                    total=s.total_timeout_s, sock_connect=s.connect_timeout_s,
-                ),
+                # The total and idle limits are the clock's (no timer per request).
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=s.connect_timeout_s),
                 trust_env=s.trust_env,
                 json_serialize=lambda value: orjson.dumps(value).decode(),
                 read_bufsize=2**16,
@@ -167,7 +168,7 @@ class ChatClient:
                     async with self._exchange(payload, number) as (response, watch):
                         builder = CompletionBuilder()
                         async with contextlib.aclosing(
-                                texts(response, watch, builder, self.settings)) as pieces:
+                                texts(response, builder, self.settings)) as pieces:
                             async for text in pieces:
                                 delivered = True
                                 watch.pause()  # a slow consumer is not a silent server
@@ -180,16 +181,45 @@ class ChatClient:
                     raise
 
     async def _complete_once(self, payload: bytes, number: int, cost: int = 0) -> Completion:
+        """One attempt of `complete()`: `_exchange` written out, as it runs per request."""
+        gate = self._gate
+        started = await gate.enter(cost) if gate is not None else 0.0
         builder = CompletionBuilder()
-        async with self._exchange(payload, number, cost) as (response, watch):
-            await fold(response, watch, builder, self.settings)
+        headers: Mapping[str, str] | None = None
+        watch: AttemptWatch | None = None
+        error: RequestError | None = None
+        cause: BaseException | None = None
+        try:
+            async with asyncio.timeout(None) as deadline:
+                watch = self._clock.watch(deadline)
+                async with self._open().post(
+                    self._url, data=payload, headers=self._headers, proxy=self.settings.proxy
+                ) as response:
+                    watch.follow(response.content)
+                    headers = response.headers
+                    if response.status >= 300:
+                        raise await status_error(response, self.settings.max_event_bytes)
+                    await fold(response, builder, self.settings)
             check_finished(builder)
+        except BaseException as failure:
+            mapped = self._failed(failure, number, watch, started, headers)
+            if mapped is None:
+                raise
+            error, cause = mapped
+        finally:
+            if watch is not None:
+                watch.stop()
+        if error is not None:
+            # aiohttp's own exception may quote a proxy or URL password: drop it then.
+            raise error from (None if self._url_has_password else cause)
+        if gate is not None:
+            gate.leave(started, None, headers)
         return builder.build(number)
 
     @contextlib.asynccontextmanager
     async def _exchange(
         self, payload: bytes, number: int, cost: int = 0
-    ) -> AsyncIterator[tuple[aiohttp.ClientResponse, IdleWatch]]:
+    ) -> AsyncIterator[tuple[aiohttp.ClientResponse, AttemptWatch]]:
         """One attempt's HTTP exchange: gate, POST, status check; every failure mapped.
 
         Whatever goes wrong inside the block, aiohttp's or ours, leaves as a
@@ -197,13 +227,13 @@ class ChatClient:
         """
         gate = self._gate
         started = await gate.enter(cost) if gate is not None else 0.0
+        headers: Mapping[str, str] | None = None
+        watch: AttemptWatch | None = None
         error: RequestError | None = None
         cause: BaseException | None = None
-        headers: Mapping[str, str] | None = None
-        watch: IdleWatch | None = None
         try:
             async with asyncio.timeout(None) as deadline:
-                watch = IdleWatch(self.settings.idle_timeout_s, deadline)
+                watch = self._clock.watch(deadline)
                 async with self._open().post(
                     self._url, data=payload, headers=self._headers, proxy=self.settings.proxy
                 ) as response:
@@ -212,28 +242,41 @@ class ChatClient:
                     if response.status >= 300:
                         raise await status_error(response, self.settings.max_event_bytes)
                     yield response, watch
-        except RequestError as failure:
-            error = failure
-        except (aiohttp.ClientError, TimeoutError, OSError) as failure:
-            idle = watch is not None and watch.fired
-            error, cause = transport_error(failure, self.settings, idle), failure
-        except ValueError as failure:  # e.g. aiohttp refusing an impossible URL or header
-            error = RequestError(f"the request could not be made: {failure}", retryable=False)
-            cause = failure
-        except BaseException:  # cancelled or abandoned: not an outcome to learn from
-            if gate is not None:
-                gate.leave(started, TransportError("the attempt was cancelled"), headers)
-            raise
+        except BaseException as failure:
+            mapped = self._failed(failure, number, watch, started, headers)
+            if mapped is None:
+                raise
+            error, cause = mapped
         finally:
             if watch is not None:
                 watch.stop()
-            if error is not None:
-                error.attempts = number
-                error.hide(self.settings.api_key)
-                if gate is not None:
-                    gate.leave(started, error, headers)
         if error is not None:
-            # aiohttp's own exception may quote a proxy or URL password: drop it then.
             raise error from (None if self._url_has_password else cause)
         if gate is not None:
             gate.leave(started, None, headers)
+
+    def _failed(
+        self, failure: BaseException, number: int, watch: AttemptWatch | None, started: float,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[RequestError, BaseException | None] | None:
+        """An attempt failed: its `RequestError` and the aiohttp cause, the gate told.
+
+        None for a cancelled or abandoned attempt (not an outcome to learn from): the
+        caller re-raises it.
+        """
+        cause: BaseException | None = failure
+        if isinstance(failure, RequestError):
+            error, cause = failure, None
+        elif isinstance(failure, aiohttp.ClientError | TimeoutError | OSError):
+            error = transport_error(failure, self.settings, watch.fired if watch else None)
+        elif isinstance(failure, ValueError):  # e.g. aiohttp refusing an impossible URL
+            error = RequestError(f"the request could not be made: {failure}", retryable=False)
+        else:
+            if self._gate is not None:
+                self._gate.leave(started, TransportError("the attempt was cancelled"), headers)
+            return None
+        error.attempts = number
+        error.hide(self.settings.api_key)
+        if self._gate is not None:
+            self._gate.leave(started, error, headers)
+        return error, cause

@@ -358,6 +358,27 @@ async def test_headers_later_than_the_idle_timeout_fail(serve, fake_sleep):
     assert server.requests == 1
 
 
+async def test_a_stream_that_never_ends_hits_the_total_timeout(serve, fake_sleep):
+    """Pings keep the idle limit away, but the attempt still ends at the total limit."""
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = await open_stream(request)
+        await response.write(chunk("forever "))
+        while True:
+            await response.write(b": ping\n\n")
+            await asyncio.sleep(0.05)
+
+    server = await serve(endless)
+    started = asyncio.get_running_loop().time()
+    error = await failure_of(server, fake_sleep, RetrySettings(max_attempts=1),
+                             idle_timeout_s=0.3, total_timeout_s=0.6)
+    took = asyncio.get_running_loop().time() - started
+    assert isinstance(error, TransportError)
+    assert "took longer than 0.6 s" in str(error)
+    assert error.retryable is True
+    assert 0.6 <= took < 2.0
+
+
 async def test_keep_alive_comments_keep_a_slow_answer_alive(serve, fake_sleep):
     """Comments every 0.1 s keep a 1 s wait within a 0.3 s idle timeout."""
 
