@@ -190,16 +190,13 @@ class ChatClient:
         error: RequestError | None = None
         cause: BaseException | None = None
         try:
-            async with asyncio.timeout(None) as deadline:
-                watch = self._clock.watch(deadline)
-                async with self._open().post(
-                    self._url, data=payload, headers=self._headers, proxy=self.settings.proxy
-                ) as response:
-                    watch.follow(response.content)
-                    headers = response.headers
-                    if response.status >= 300:
-                        raise await status_error(response, self.settings.max_event_bytes)
-                    await fold(response, builder, self.settings)
+            watch = self._clock.watch()
+            async with self._post(payload) as response:
+                watch.follow(response.content)
+                headers = response.headers
+                if response.status >= 300:
+                    raise await status_error(response, self.settings.max_event_bytes)
+                await fold(response, builder, self.settings)
             check_finished(builder)
         except BaseException as failure:
             mapped = self._failed(failure, number, watch, started, headers)
@@ -209,11 +206,7 @@ class ChatClient:
         finally:
             if watch is not None:
                 watch.stop()
-        if error is not None:
-            # aiohttp's own exception may quote a proxy or URL password: drop it then.
-            raise error from (None if self._url_has_password else cause)
-        if gate is not None:
-            gate.leave(started, None, headers)
+        self._settle(started, headers, error, cause)
         return builder.build(number)
 
     @contextlib.asynccontextmanager
@@ -232,16 +225,13 @@ class ChatClient:
         error: RequestError | None = None
         cause: BaseException | None = None
         try:
-            async with asyncio.timeout(None) as deadline:
-                watch = self._clock.watch(deadline)
-                async with self._open().post(
-                    self._url, data=payload, headers=self._headers, proxy=self.settings.proxy
-                ) as response:
-                    watch.follow(response.content)
-                    headers = response.headers
-                    if response.status >= 300:
-                        raise await status_error(response, self.settings.max_event_bytes)
-                    yield response, watch
+            watch = self._clock.watch()
+            async with self._post(payload) as response:
+                watch.follow(response.content)
+                headers = response.headers
+                if response.status >= 300:
+                    raise await status_error(response, self.settings.max_event_bytes)
+                yield response, watch
         except BaseException as failure:
             mapped = self._failed(failure, number, watch, started, headers)
             if mapped is None:
@@ -250,10 +240,20 @@ class ChatClient:
         finally:
             if watch is not None:
                 watch.stop()
+        self._settle(started, headers, error, cause)
+
+    def _post(self, payload: bytes) -> Any:
+        return self._open().post(
+            self._url, data=payload, headers=self._headers, proxy=self.settings.proxy)
+
+    def _settle(self, started: float, headers: Mapping[str, str] | None,
+                error: RequestError | None, cause: BaseException | None) -> None:
+        """Raise the attempt's error, or tell the gate it succeeded."""
         if error is not None:
+            # aiohttp's own exception may quote a proxy or URL password: drop it then.
             raise error from (None if self._url_has_password else cause)
-        if gate is not None:
-            gate.leave(started, None, headers)
+        if self._gate is not None:
+            self._gate.leave(started, None, headers)
 
     def _failed(
         self, failure: BaseException, number: int, watch: AttemptWatch | None, started: float,
@@ -265,6 +265,8 @@ class ChatClient:
         caller re-raises it.
         """
         cause: BaseException | None = failure
+        if watch is not None and watch.ended_by_limit(failure):
+            failure = cause = TimeoutError()
         if isinstance(failure, RequestError):
             error, cause = failure, None
         elif isinstance(failure, aiohttp.ClientError | TimeoutError | OSError):

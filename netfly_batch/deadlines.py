@@ -5,13 +5,15 @@ stream chunks, and aiohttp's own `total` timeout arms one per request. Instead o
 `AttemptClock` per client wakes every `tick` seconds while attempts are in flight and
 checks them all. Activity is the response stream's byte count, so reading costs nothing
 extra, and bytes that arrived while the event loop was busy elsewhere count as well.
-A limit fires at most one tick late, never early.
+A limit fires at most one tick late, never early, by cancelling the attempt's task
+(as `asyncio.timeout` does, without its per-attempt cost); the attempt then asks
+`ended_by_limit()` whether the cancellation was the watch's own.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+from typing import Any, Literal
 
 import aiohttp
 
@@ -22,13 +24,15 @@ MIN_TICK_S = 0.005
 
 
 class AttemptWatch:
-    """One attempt's clock entry: ends it (via its `asyncio.Timeout`) when a limit passes."""
+    """One attempt's clock entry: cancels the attempt's task when a limit passes."""
 
-    __slots__ = ("_clock", "_deadline", "_seen", "_stream", "ends", "fired", "last", "paused")
+    __slots__ = ("_cancelling", "_clock", "_seen", "_stream", "_task", "ends", "fired", "last",
+                 "paused")
 
-    def __init__(self, clock: AttemptClock, deadline: asyncio.Timeout, now: float) -> None:
+    def __init__(self, clock: AttemptClock, task: asyncio.Task[Any], now: float) -> None:
         self._clock = clock
-        self._deadline = deadline
+        self._task = task
+        self._cancelling = task.cancelling()
         self._stream: aiohttp.StreamReader | None = None
         self._seen = 0
         self.last = now
@@ -54,6 +58,17 @@ class AttemptWatch:
         """The attempt is over."""
         self._clock.forget(self)
 
+    def ended_by_limit(self, failure: BaseException) -> bool:
+        """Whether `failure` is this watch's own cancellation (a limit passed).
+
+        Call once, with whatever ended the attempt. A cancellation that also came from
+        elsewhere (the run is stopping) is not the watch's: it must go on.
+        """
+        if self.fired is None:
+            return False
+        outer = self._task.uncancel() > self._cancelling
+        return isinstance(failure, asyncio.CancelledError) and not outer
+
     def check(self, now: float) -> bool:
         """Fire if a limit has passed; True when the watch is done with."""
         stream = self._stream
@@ -68,7 +83,7 @@ class AttemptWatch:
             self.fired = "total"
         else:
             return False
-        self._deadline.reschedule(now)  # cancels the attempt's task, as a timeout
+        self._task.cancel()
         return True
 
 
@@ -83,14 +98,16 @@ class AttemptClock:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
 
-    def watch(self, deadline: asyncio.Timeout) -> AttemptWatch:
-        """Start watching an attempt that runs inside `deadline`."""
+    def watch(self) -> AttemptWatch:
+        """Start watching an attempt that runs in the current task."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a new event loop: nothing of the old one carries over
             self._loop, self._timer = loop, None
             self._watches.clear()
         now = loop.time()
-        watch = AttemptWatch(self, deadline, now)
+        task = asyncio.current_task(loop)
+        assert task is not None
+        watch = AttemptWatch(self, task, now)
         self._watches.add(watch)
         if self._timer is None:
             self._timer = loop.call_at(now + self.tick_s, self._check)
