@@ -7,15 +7,15 @@ import os
 import signal
 import stat
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import orjson
 
 from .bloom import BloomFilter
-from .client import ChatClient
+from .chunks import Completion
 from .errors import InputError, InputFileError, ModelNotSupportedError, OutputError, RequestError
 from .flow import FlowControl, FlowSettings, estimate_tokens
 from .ledger import FSYNC_INTERVAL_S, Ledger, LedgerState
@@ -25,6 +25,9 @@ from .providers import FreeNetfly
 from .results import Result
 from .runner import Job, run_pool
 from .settings import BODY_DEFAULTS, ClientSettings, RetrySettings, RunSettings
+
+if TYPE_CHECKING:  # imported when the first request is sent
+    from .client import ChatClient
 
 StopKind = Literal["max_runtime", "endpoint_down", "signal"]
 INTERRUPTED = {signal.SIGINT: "interrupted (SIGINT)", signal.SIGTERM: "terminated (SIGTERM)"}
@@ -72,6 +75,7 @@ class BatchRun:
         self._total_lines: int | None = None
         self._rereadable = False  # a regular file: can be counted and read twice
         self._input_done = False  # every line of INPUT has been taken
+        self._client: ChatClient | None = None
         self.flow = FlowControl(
             FlowSettings(settings.concurrency, settings.rpm, settings.tpm, settings.adaptive,
                          settings.breaker_threshold),
@@ -95,11 +99,14 @@ class BatchRun:
         bar = ProgressBar(self._estimate_total(), self._progress_enabled(), self.stderr)
         self._bar = bar
         try:
-            async with ChatClient(self.client_settings, self.retry, gate=self.flow) as client:
-                await self._run_pool(self._jobs(lines, state), client)
+            try:
+                await self._run_pool(self._jobs(lines, state))
+            finally:
+                if self._client is not None:
+                    await self._client.close()
             if self.stop is None:
                 self.counters.not_in_input = (
-                    len(state.ok) + len(state.failed) - self._known_ids_in_input)
+                    len(state) - self._known_ids_in_input)
                 if state.dropped_lines or self._superseding:
                     self.counters.compacted_lines = self.ledger.compact()
         finally:
@@ -110,10 +117,20 @@ class BatchRun:
                 lines.close()
         return RunOutcome(self.counters, self.stop, self.signal_number)
 
-    async def _run_pool(self, jobs: Iterator[Job], client: ChatClient) -> None:
+    def _complete(self, body: dict[str, Any], cost: int = 0) -> Awaitable[Completion]:
+        """Send one request; the client (and aiohttp) is set up on the first one, so a
+        rerun with nothing left to send never pays for it."""
+        client = self._client
+        if client is None:
+            from .client import ChatClient
+
+            client = self._client = ChatClient(self.client_settings, self.retry, gate=self.flow)
+        return client.complete(body, cost)
+
+    async def _run_pool(self, jobs: Iterator[Job]) -> None:
         loop = asyncio.get_running_loop()
         pool = asyncio.ensure_future(run_pool(
-            jobs, client.complete, self._record, self.settings.concurrency,
+            jobs, self._complete, self._record, self.settings.concurrency,
             should_stop=lambda: self.stop is not None,
         ))
         self._pool = pool
@@ -168,7 +185,7 @@ class BatchRun:
         Repeated ids are found with a Bloom filter (flat memory); each id it is unsure
         about is settled by a second pass over the input file, and sent then if new.
         """
-        reader = PromptReader(request_defaults(self.settings), self._seen_ids(), state.is_done)
+        reader = PromptReader(request_defaults(self.settings), self._seen_ids(), state)
         suspects: dict[str, list[int]] = {}
         for item in reader.read(lines):
             if isinstance(item, MaybeRepeated):

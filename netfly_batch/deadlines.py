@@ -13,9 +13,10 @@ A limit fires at most one tick late, never early, by cancelling the attempt's ta
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import aiohttp
+if TYPE_CHECKING:
+    import aiohttp
 
 Limit = Literal["idle", "total"]
 

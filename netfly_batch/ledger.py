@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 
 from .errors import OutputError, OutputLockedError
+from .prompts import DONE, KNOWN, NEW, REPEATED
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,11 @@ FSYNC_INTERVAL_S = 1.0
 write_fd = os.write  # the one call that writes results; a seam for disk-full tests
 
 
-_KEY_BITS = (1 << 60) - 1  # ints below 2**60 take 32 bytes; 64-bit ones take 36
+_KEY_BITS = (1 << 60) - 1  # ints below 2**60 take 32 bytes; larger ones take 48
+_FINGERPRINT_SHIFT = 6  # fingerprints are kept to 58 bits, leaving room for two flags
+_NO_FINGERPRINT = (1 << 58) - 1  # a result without request_hash: matches no request
+_ERROR = 1 << 58  # the latest result of the id is an error
+_CLAIMED = 1 << 59  # a line of this run's input has taken the id
 
 
 def id_key(prompt_id: str) -> int:
@@ -34,44 +39,76 @@ def id_key(prompt_id: str) -> int:
     return hash(prompt_id) & _KEY_BITS
 
 
-def fingerprint_key(fingerprint: str | None) -> int:
-    """A `request_hash` (16 hex digits) as an int; -1 for none."""
+def fingerprint_key(fingerprint: str | int | None) -> int:
+    """A request fingerprint (an int, or 16 hex digits as in `request_hash`), as kept."""
+    if fingerprint.__class__ is int:
+        return fingerprint >> _FINGERPRINT_SHIFT  # type: ignore[operator]
     try:
-        return int(fingerprint, 16) if fingerprint else -1
-    except ValueError:
-        return -1
+        return int(fingerprint, 16) >> _FINGERPRINT_SHIFT  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return _NO_FINGERPRINT
 
 
 @dataclass(slots=True)
 class LedgerState:
     """What OUT already holds, per id (invalid results are not remembered: they are redone).
 
-    Keys are `id_key(id)` and values `fingerprint_key(request_hash)`: small ints, so a
-    million ok results fit in about a hundred MB.
+    `entries` maps `id_key(id)` to the latest ok/error result's fingerprint (58 bits)
+    with an error flag, and a flag set once a line of this run's input has taken the id
+    (so a second line with that id is a repeat, found without another lookup table).
+    All small ints: a million results fit in about a hundred MB.
     """
 
-    ok: dict[int, int] = field(default_factory=dict)
-    failed: dict[int, tuple[int, int]] = field(default_factory=dict)  # -> (hash, attempts)
+    entries: dict[int, int] = field(default_factory=dict)
+    attempts: dict[int, int] = field(default_factory=dict)  # ids whose latest is an error
     dropped_lines: int = 0  # lines a compaction would remove (superseded, invalid, unreadable)
     torn_bytes: int = 0
 
-    def is_done(self, prompt_id: str, fingerprint: int) -> bool:
-        """True when OUT has an ok result for this very request."""
-        return self.ok.get(id_key(prompt_id)) == fingerprint
+    def check(self, prompt_id: str, fingerprint: int) -> int:
+        """What OUT says of an input line, as NEW, DONE, KNOWN or REPEATED.
+
+        DONE (an ok result for this very request) takes the id at once; a KNOWN id
+        (another request, or an error) is taken by `claim()` once its line is valid.
+        REPEATED: an earlier line of the input took the id.
+        """
+        key = hash(prompt_id) & _KEY_BITS
+        value = self.entries.get(key)
+        if value is None:
+            return NEW
+        if value & _CLAIMED:
+            return REPEATED
+        if value == fingerprint >> _FINGERPRINT_SHIFT:
+            self.entries[key] = value | _CLAIMED
+            return DONE
+        return KNOWN
+
+    def claim(self, prompt_id: str) -> bool:
+        """A valid line takes an id OUT knows; False if an earlier line took it."""
+        key = id_key(prompt_id)
+        value = self.entries[key]
+        self.entries[key] = value | _CLAIMED
+        return not value & _CLAIMED
 
     def has(self, prompt_id: str) -> bool:
         """True when OUT has an ok or error result for this id."""
-        key = id_key(prompt_id)
-        return key in self.ok or key in self.failed
+        return id_key(prompt_id) in self.entries
 
     def has_ok(self, prompt_id: str) -> bool:
         """True when OUT's latest result for this id is ok (perhaps for another request)."""
-        return id_key(prompt_id) in self.ok
+        value = self.entries.get(id_key(prompt_id))
+        return value is not None and not value & _ERROR
 
     def attempts_before(self, prompt_id: str, fingerprint: int) -> int:
         """Attempts already spent on this very request in earlier runs."""
-        previous = self.failed.get(id_key(prompt_id))
-        return previous[1] if previous and previous[0] == fingerprint else 0
+        key = id_key(prompt_id)
+        value = self.entries.get(key)
+        if value is None or value & ~_CLAIMED != fingerprint_key(fingerprint) | _ERROR:
+            return 0
+        return self.attempts.get(key, 0)
+
+    def __len__(self) -> int:
+        """Ids with an ok or error result."""
+        return len(self.entries)
 
 
 class Ledger:
@@ -223,38 +260,39 @@ def scan_into(path: Path, state: LedgerState) -> None:
     Only the start of each line is parsed when it can be (our own results put `id`,
     `status`, `attempts` and `request_hash` first); other lines are parsed whole.
     """
-    ok, failed = state.ok, state.failed
+    entries, attempts = state.entries, state.attempts
     loads = orjson.loads
+    dropped = 0
     with open(path, "rb") as handle:
         for line in handle:
             end = line.find(_PREFIX_END)
             try:
                 record = loads(line[:end] + b"}") if end > 0 else loads(line)
                 prompt_id = record["id"]
-                key = id_key(prompt_id if prompt_id.__class__ is str else str(prompt_id))
+                key = hash(prompt_id if prompt_id.__class__ is str else str(prompt_id))
                 status = record["status"]
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 try:  # the cheap prefix may have failed where the whole line would not
                     record = loads(line)
-                    key = id_key(str(record["id"]))
+                    key = hash(str(record["id"]))
                     status = record["status"]
                 except (orjson.JSONDecodeError, KeyError, TypeError):
-                    state.dropped_lines += 1
+                    dropped += 1
                     continue
+            key &= _KEY_BITS
             if status == "ok":
-                if key in ok or key in failed:
-                    state.dropped_lines += 1
-                    failed.pop(key, None)
-                ok[key] = fingerprint_key(record.get("request_hash"))
+                value = fingerprint_key(record.get("request_hash"))
             elif status == "error":
-                if key in ok or key in failed:
-                    state.dropped_lines += 1
-                    ok.pop(key, None)
-                attempts = record.get("attempts")
-                failed[key] = (fingerprint_key(record.get("request_hash")),
-                               attempts if isinstance(attempts, int) else 0)
+                value = fingerprint_key(record.get("request_hash")) | _ERROR
+                count = record.get("attempts")
+                attempts[key] = count if count.__class__ is int else 0
             else:
-                state.dropped_lines += 1
+                dropped += 1
+                continue
+            if key in entries:
+                dropped += 1
+            entries[key] = value
+    state.dropped_lines += dropped
 
 
 def latest_lines(path: Path, keep_invalid_from: int) -> tuple[set[int], int]:

@@ -7,7 +7,7 @@ Batch API line `{"custom_id", "method", "url", "body": {...}}`. Other keys (or k
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from hashlib import blake2b
 from typing import Any, Protocol
@@ -56,7 +56,7 @@ class MaybeRepeated:
     line_no: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AlreadyDone:
     """A line whose very request already has an ok result: not parsed further, not sent."""
 
@@ -65,13 +65,28 @@ class AlreadyDone:
 
 
 Item = Prompt | InvalidLine | MaybeRepeated | AlreadyDone
-IsDone = Callable[[str, int], bool]  # (id, fingerprint) -> already answered?
+
+# What earlier results say of a line's (id, fingerprint): see `KnownIds.check`.
+NEW, DONE, KNOWN, REPEATED = range(4)
 
 
 class SeenIds(Protocol):
     """Remembers ids: `add()` says False when the id was (or may have been) seen before."""
 
     def add(self, prompt_id: str) -> bool: ...
+
+
+class KnownIds(Protocol):
+    """The ids that earlier results hold (e.g. `ledger.LedgerState`), exactly.
+
+    `check()` says NEW (no result), DONE (an ok result for this very request: the id is
+    taken now), KNOWN (a result for another request, or an error) or REPEATED (an
+    earlier line took the id). `claim()` takes a KNOWN id for a valid line.
+    """
+
+    def check(self, prompt_id: str, fingerprint: int) -> int: ...
+
+    def claim(self, prompt_id: str) -> bool: ...
 
 
 class ExactIds:
@@ -106,21 +121,22 @@ def _fingerprint(request: dict[str, Any], defaults: bytes) -> int:
 class PromptReader:
     """Reads prompt lines lazily: parses, validates, fingerprints, finds repeated ids.
 
-    `seen` remembers ids (exact by default; a Bloom filter makes repeats come back as
-    `MaybeRepeated`, to `settle()`). `is_done(id, fingerprint)` lets a line whose request
-    was already answered skip validation (`AlreadyDone`): resuming stays cheap.
+    `known` holds the ids of earlier results: a line whose request was already answered
+    skips validation (`AlreadyDone`), so resuming stays cheap, and repeats of those ids
+    are found exactly. Other ids go to `seen` (exact by default; a Bloom filter makes
+    repeats come back as `MaybeRepeated`, to `settle()`).
     """
 
     def __init__(self, defaults: bytes = b"", seen: SeenIds | None = None,
-                 is_done: IsDone | None = None) -> None:
+                 known: KnownIds | None = None) -> None:
         self.defaults = defaults
         self.exact = seen is None or isinstance(seen, ExactIds)
         self.seen = seen or ExactIds()
-        self.is_done = is_done
+        self.known = known
 
     def read(self, lines: Iterable[bytes]) -> Iterator[Item]:
         """One item per non-blank line, in order."""
-        is_done, seen, defaults = self.is_done, self.seen, self.defaults
+        known, seen, defaults = self.known, self.seen, self.defaults
         for line_no, raw in _numbered(lines):
             parsed = _load(raw, line_no)
             if isinstance(parsed, InvalidLine):
@@ -128,14 +144,19 @@ class PromptReader:
                 continue
             request, prompt_id, metadata = parsed
             fingerprint = _fingerprint(request, defaults)
-            if is_done is not None and is_done(prompt_id, fingerprint):
-                yield (AlreadyDone(prompt_id, line_no) if seen.add(prompt_id)
-                       else self._repeat(prompt_id, line_no, metadata))
+            status = NEW if known is None else known.check(prompt_id, fingerprint)
+            if status == DONE:
+                yield AlreadyDone(prompt_id, line_no)
+                continue
+            if status == REPEATED:
+                yield repeated_id(prompt_id, line_no, metadata)
                 continue
             item = _validate(request, prompt_id, line_no, fingerprint, metadata)
-            if isinstance(item, Prompt) and not seen.add(prompt_id):
-                yield self._repeat(prompt_id, line_no, metadata)
-                continue
+            if item.__class__ is Prompt:
+                if status == KNOWN:
+                    known.claim(prompt_id)  # type: ignore[union-attr]
+                elif not seen.add(prompt_id):
+                    item = self._repeat(prompt_id, line_no, metadata)
             yield item
 
     def parse(self, raw: bytes, line_no: int) -> Prompt | InvalidLine:
@@ -148,11 +169,12 @@ class PromptReader:
                          metadata)
 
     def settle(self, lines: Iterable[bytes], suspects: dict[str, list[int]]
-               ) -> Iterator[Prompt | InvalidLine | AlreadyDone]:
+               ) -> Iterator[Prompt | InvalidLine]:
         """Second pass: for each suspect id the first line wins; its later lines are repeats.
 
-        `suspects` maps an id to the line numbers that came as `MaybeRepeated`. Yields
-        those lines again, settled. Lines past the last suspect are not read.
+        `suspects` maps an id to the line numbers that came as `MaybeRepeated` (ids that
+        `known` does not hold: only those go to `seen`). Yields those lines again,
+        settled. Lines past the last suspect are not read.
         """
         wanted = {line_no for numbers in suspects.values() for line_no in numbers}
         last = max(wanted, default=0)
@@ -168,12 +190,8 @@ class PromptReader:
             request, prompt_id, metadata = parsed
             if line_no not in wanted and prompt_id in first_line:
                 continue
-            fingerprint = _fingerprint(request, self.defaults)
-            item: Prompt | InvalidLine | AlreadyDone
-            if self.is_done is not None and self.is_done(prompt_id, fingerprint):
-                item = AlreadyDone(prompt_id, line_no)
-            else:
-                item = _validate(request, prompt_id, line_no, fingerprint, metadata)
+            item = _validate(request, prompt_id, line_no, _fingerprint(request, self.defaults),
+                             metadata)
             if isinstance(item, InvalidLine):  # a broken line uses no id, as in read()
                 if line_no in wanted:
                     yield item
@@ -195,7 +213,7 @@ def read_prompts(lines: Iterable[bytes], seen: SeenIds | None = None) -> Iterato
 
 
 def settle_repeats(lines: Iterable[bytes], suspects: dict[str, list[int]]
-                   ) -> Iterator[Prompt | InvalidLine | AlreadyDone]:
+                   ) -> Iterator[Prompt | InvalidLine]:
     """`PromptReader().settle()` with no run defaults and no resume."""
     return PromptReader().settle(lines, suspects)
 

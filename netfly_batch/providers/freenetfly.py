@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Generator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
 from ..chunks import DONE, CompletionBuilder, error_from_object
-from ..client import ChatClient
-from ..retry import Sleep
 from ..settings import (
     BODY_DEFAULTS,
     DEFAULT_MODEL,
@@ -27,6 +25,10 @@ from ..settings import (
 )
 from ..sse import SSEDecoder
 from .base import AsyncGeneratorProvider, Messages, ProviderModelMixin
+
+if TYPE_CHECKING:  # aiohttp is imported when a request is made, not with the class
+    from ..client import ChatClient
+    from ..retry import Sleep
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,8 @@ class FreeNetfly(AsyncGeneratorProvider, ProviderModelMixin):
             async for text in client.stream(body):
                 yield text
             return
+        from ..client import ChatClient
+
         extra = {} if sleep is None else {"sleep": sleep}
         async with ChatClient(settings, retry, **extra) as own_client:
             async for text in own_client.stream(body):
