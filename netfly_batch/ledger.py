@@ -13,6 +13,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -251,48 +252,62 @@ class Ledger:
         return len(torn)
 
 
-_PREFIX_END = b',"content":'  # results start with id, status, attempts, request_hash
+# How our own result lines start (`Result.to_line`): read by one regular expression.
+_OWN_LINE = re.compile(
+    rb'\{"id":"([^"\\]*)","status":"(ok|error)","attempts":(\d+),'
+    rb'"request_hash":(?:"([0-9a-f]{16})"|null),'
+)
 
 
 def scan_into(path: Path, state: LedgerState) -> None:
-    """Read every complete line of OUT into `state`.
+    """Read every complete line of OUT into `state`, the latest result of an id winning.
 
-    Only the start of each line is parsed when it can be (our own results put `id`,
-    `status`, `attempts` and `request_hash` first); other lines are parsed whole.
+    Our own lines are read by their start alone (`id`, `status`, `attempts` and
+    `request_hash` come first); any other line is parsed as JSON.
     """
     entries, attempts = state.entries, state.attempts
-    loads = orjson.loads
+    own_line = _OWN_LINE.match
     dropped = 0
     with open(path, "rb") as handle:
         for line in handle:
-            end = line.find(_PREFIX_END)
-            try:
-                record = loads(line[:end] + b"}") if end > 0 else loads(line)
-                prompt_id = record["id"]
-                key = hash(prompt_id if prompt_id.__class__ is str else str(prompt_id))
-                status = record["status"]
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                try:  # the cheap prefix may have failed where the whole line would not
-                    record = loads(line)
-                    key = hash(str(record["id"]))
-                    status = record["status"]
-                except (orjson.JSONDecodeError, KeyError, TypeError):
+            match = own_line(line)
+            if match is not None:
+                prompt_id, status, count, fingerprint = match.groups()
+                key = hash(prompt_id.decode()) & _KEY_BITS
+                value = int(fingerprint, 16) >> _FINGERPRINT_SHIFT if fingerprint else (
+                    _NO_FINGERPRINT)
+                if status == b"error":
+                    value |= _ERROR
+                    attempts[key] = int(count)
+            else:
+                parsed = _parse_other_line(line)
+                if parsed is None:
                     dropped += 1
                     continue
-            key &= _KEY_BITS
-            if status == "ok":
-                value = fingerprint_key(record.get("request_hash"))
-            elif status == "error":
-                value = fingerprint_key(record.get("request_hash")) | _ERROR
-                count = record.get("attempts")
-                attempts[key] = count if count.__class__ is int else 0
-            else:
-                dropped += 1
-                continue
+                key, value, count = parsed
+                if value & _ERROR:
+                    attempts[key] = count
             if key in entries:
                 dropped += 1
             entries[key] = value
     state.dropped_lines += dropped
+
+
+def _parse_other_line(line: bytes) -> tuple[int, int, int] | None:
+    """(id key, entry value, attempts) of an ok/error line in any key order; None for
+    an invalid result or a line that is not one."""
+    try:
+        record = orjson.loads(line)
+        key = id_key(str(record["id"]))
+        status = record["status"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    if status not in ("ok", "error"):
+        return None
+    value = fingerprint_key(record.get("request_hash"))
+    count = record.get("attempts")
+    return key, value | _ERROR if status == "error" else value, (
+        count if count.__class__ is int else 0)
 
 
 def latest_lines(path: Path, keep_invalid_from: int) -> tuple[set[int], int]:
