@@ -98,6 +98,9 @@ class BatchRun:
             self._total_lines = count_lines(Path(self.settings.input_path))
         bar = ProgressBar(self._estimate_total(), self._progress_enabled(), self.stderr)
         self._bar = bar
+        loop = asyncio.get_running_loop()
+        for signum in INTERRUPTED:  # until OUT is closed: a second signal must find them
+            loop.add_signal_handler(signum, self._on_signal, signum)
         try:
             try:
                 await self._run_pool(self._jobs(lines, state))
@@ -115,6 +118,8 @@ class BatchRun:
             self.ledger.close()
             if lines is not sys.stdin.buffer:
                 lines.close()
+            for signum in INTERRUPTED:
+                loop.remove_signal_handler(signum)
         return RunOutcome(self.counters, self.stop, self.signal_number)
 
     def _complete(self, body: dict[str, Any], cost: int = 0) -> Awaitable[Completion]:
@@ -134,8 +139,6 @@ class BatchRun:
             should_stop=lambda: self.stop is not None,
         ))
         self._pool = pool
-        for signum in INTERRUPTED:
-            loop.add_signal_handler(signum, self._on_signal, signum, pool)
         deadline = None
         if self.settings.max_runtime_s is not None:
             deadline = loop.call_later(self.settings.max_runtime_s, self._on_deadline, pool)
@@ -152,20 +155,19 @@ class BatchRun:
                 deadline.cancel()
             if self._sync_handle is not None:
                 self._sync_handle.cancel()
-            for signum in INTERRUPTED:
-                loop.remove_signal_handler(signum)
 
     def _sync_output(self, loop: asyncio.AbstractEventLoop) -> None:
         """fsync OUT at least once a second while results are being written."""
         self.ledger.sync()
         self._sync_handle = loop.call_later(FSYNC_INTERVAL_S, self._sync_output, loop)
 
-    def _on_signal(self, signum: int, pool: asyncio.Future[None]) -> None:
+    def _on_signal(self, signum: int) -> None:
         if self.signal_number is not None:  # a second signal: leave now; lines are whole
             os._exit(128 + signum)
         self.signal_number = signum
         self.stop = Stop("signal", INTERRUPTED[signal.Signals(signum)])
-        pool.cancel()
+        if self._pool is not None:
+            self._pool.cancel()
 
     def _on_deadline(self, pool: asyncio.Future[None]) -> None:
         if self.stop is None:

@@ -135,7 +135,10 @@ def run(**options: Any) -> None:
       netfly-batch run samples/prompts.jsonl -o out.jsonl --simulate
     """
     _setup_logging()
-    code = _run_async(_run(options))
+    try:
+        code = _run_async(_run(options))
+    except KeyboardInterrupt:  # Ctrl-C before the run took over signals, or after: OUT is whole
+        code = EXIT_SIGINT
     sys.exit(code)
 
 

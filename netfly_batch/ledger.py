@@ -29,8 +29,10 @@ write_fd = os.write  # the one call that writes results; a seam for disk-full te
 
 
 _KEY_BITS = (1 << 60) - 1  # ints below 2**60 take 32 bytes; larger ones take 48
-_FINGERPRINT_SHIFT = 6  # fingerprints are kept to 58 bits, leaving room for two flags
-_NO_FINGERPRINT = (1 << 58) - 1  # a result without request_hash: matches no request
+# Fingerprints are kept to their first 56 bits (14 hex digits): with two flags they stay
+# below 2**60, and parsing one makes no larger int on the way (both save memory).
+_FINGERPRINT_SHIFT = 8
+_NO_FINGERPRINT = (1 << 56) - 1  # a result without request_hash: matches no request
 _ERROR = 1 << 58  # the latest result of the id is an error
 _CLAIMED = 1 << 59  # a line of this run's input has taken the id
 
@@ -45,7 +47,7 @@ def fingerprint_key(fingerprint: str | int | None) -> int:
     if fingerprint.__class__ is int:
         return fingerprint >> _FINGERPRINT_SHIFT  # type: ignore[operator]
     try:
-        return int(fingerprint, 16) >> _FINGERPRINT_SHIFT  # type: ignore[arg-type]
+        return int(fingerprint[:14], 16)  # type: ignore[index]
     except (TypeError, ValueError):
         return _NO_FINGERPRINT
 
@@ -54,7 +56,7 @@ def fingerprint_key(fingerprint: str | int | None) -> int:
 class LedgerState:
     """What OUT already holds, per id (invalid results are not remembered: they are redone).
 
-    `entries` maps `id_key(id)` to the latest ok/error result's fingerprint (58 bits)
+    `entries` maps `id_key(id)` to the latest ok/error result's fingerprint (56 bits)
     with an error flag, and a flag set once a line of this run's input has taken the id
     (so a second line with that id is a repeat, found without another lookup table).
     All small ints: a million results fit in about a hundred MB.
@@ -255,7 +257,7 @@ class Ledger:
 # How our own result lines start (`Result.to_line`): read by one regular expression.
 _OWN_LINE = re.compile(
     rb'\{"id":"([^"\\]*)","status":"(ok|error)","attempts":(\d+),'
-    rb'"request_hash":(?:"([0-9a-f]{16})"|null),'
+    rb'"request_hash":(?:"([0-9a-f]{14})[0-9a-f]{2}"|null),'
 )
 
 
@@ -274,8 +276,7 @@ def scan_into(path: Path, state: LedgerState) -> None:
             if match is not None:
                 prompt_id, status, count, fingerprint = match.groups()
                 key = hash(prompt_id.decode()) & _KEY_BITS
-                value = int(fingerprint, 16) >> _FINGERPRINT_SHIFT if fingerprint else (
-                    _NO_FINGERPRINT)
+                value = int(fingerprint, 16) if fingerprint else _NO_FINGERPRINT
                 if status == b"error":
                     value |= _ERROR
                     attempts[key] = int(count)
