@@ -20,7 +20,7 @@ from .errors import InputError, InputFileError, ModelNotSupportedError, OutputEr
 from .flow import FlowControl, FlowSettings, estimate_tokens
 from .ledger import FSYNC_INTERVAL_S, Ledger, LedgerState
 from .progress import Counters, ProgressBar
-from .prompts import AlreadyDone, InvalidLine, MaybeRepeated, Prompt, PromptReader, SeenIds
+from .prompts import InvalidLine, MaybeRepeated, Prompt, PromptReader, SeenIds
 from .providers import FreeNetfly
 from .results import Result
 from .runner import Job, run_pool
@@ -187,7 +187,8 @@ class BatchRun:
         Repeated ids are found with a Bloom filter (flat memory); each id it is unsure
         about is settled by a second pass over the input file, and sent then if new.
         """
-        reader = PromptReader(request_defaults(self.settings), self._seen_ids(), state)
+        reader = PromptReader(request_defaults(self.settings), self._seen_ids(), state,
+                              on_done=self._skip_done)
         suspects: dict[str, list[int]] = {}
         for item in reader.read(lines):
             if isinstance(item, MaybeRepeated):
@@ -211,21 +212,22 @@ class BatchRun:
             return None
         return BloomFilter(self._total_lines or 0)
 
-    def _job_for(self, item: Prompt | InvalidLine | AlreadyDone,
-                 state: LedgerState) -> Job | None:
-        """The job for one line, or None (invalid, another shard's, or already done)."""
+    def _skip_done(self, prompt_id: str) -> None:
+        """A line whose very request OUT already answered (most lines of a rerun)."""
+        self._known_ids_in_input += 1
+        shard = self.settings.shard
+        if shard is None or shard.owns(prompt_id):
+            self.counters.skipped_ok += 1
+            self._bar.advance(self.counters)
+
+    def _job_for(self, item: Prompt | InvalidLine, state: LedgerState) -> Job | None:
+        """The job for one line, or None (invalid, or another shard's)."""
         shard = self.settings.shard
         if isinstance(item, InvalidLine):
             if not item.repeat and state.has(item.id):
                 self._known_ids_in_input += 1  # still in the input, just broken now
             if shard is None or shard.index == 0:
                 self._record_invalid(item)
-            return None
-        if isinstance(item, AlreadyDone):
-            self._known_ids_in_input += 1
-            if shard is None or shard.owns(item.id):
-                self.counters.skipped_ok += 1
-                self._bar.advance(self.counters)
             return None
         known = state.has(item.id)
         self._known_ids_in_input += known

@@ -254,7 +254,11 @@ class Ledger:
         return len(torn)
 
 
-# How our own result lines start (`Result.to_line`): read by one regular expression.
+# How our own result lines start (`Result.to_line`): read by a regular expression, the
+# shorter one first (most lines are ok results with a request_hash).
+_OWN_OK_LINE = re.compile(
+    rb'\{"id":"([^"\\]*)","status":"ok","attempts":\d+,"request_hash":"([0-9a-f]{14})'
+)
 _OWN_LINE = re.compile(
     rb'\{"id":"([^"\\]*)","status":"(ok|error)","attempts":(\d+),'
     rb'"request_hash":(?:"([0-9a-f]{14})[0-9a-f]{2}"|null),'
@@ -268,12 +272,16 @@ def scan_into(path: Path, state: LedgerState) -> None:
     `request_hash` come first); any other line is parsed as JSON.
     """
     entries, attempts = state.entries, state.attempts
-    own_line = _OWN_LINE.match
-    dropped = 0
+    own_ok_line, own_line = _OWN_OK_LINE.match, _OWN_LINE.match
+    before, taken, unreadable = len(entries), 0, 0
     with open(path, "rb") as handle:
         for line in handle:
-            match = own_line(line)
+            match = own_ok_line(line)
             if match is not None:
+                prompt_id, fingerprint = match.groups()
+                key = hash(prompt_id.decode()) & _KEY_BITS
+                value = int(fingerprint, 16)
+            elif (match := own_line(line)) is not None:
                 prompt_id, status, count, fingerprint = match.groups()
                 key = hash(prompt_id.decode()) & _KEY_BITS
                 value = int(fingerprint, 16) if fingerprint else _NO_FINGERPRINT
@@ -283,15 +291,15 @@ def scan_into(path: Path, state: LedgerState) -> None:
             else:
                 parsed = _parse_other_line(line)
                 if parsed is None:
-                    dropped += 1
+                    unreadable += 1
                     continue
                 key, value, count = parsed
                 if value & _ERROR:
                     attempts[key] = count
-            if key in entries:
-                dropped += 1
             entries[key] = value
-    state.dropped_lines += dropped
+            taken += 1
+    # Each line of an id seen before replaced that earlier line's entry.
+    state.dropped_lines += unreadable + taken - (len(entries) - before)
 
 
 def _parse_other_line(line: bytes) -> tuple[int, int, int] | None:

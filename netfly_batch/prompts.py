@@ -7,7 +7,7 @@ Batch API line `{"custom_id", "method", "url", "body": {...}}`. Other keys (or k
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from hashlib import blake2b
 from typing import Any, Protocol
@@ -56,15 +56,7 @@ class MaybeRepeated:
     line_no: int
 
 
-@dataclass(slots=True)
-class AlreadyDone:
-    """A line whose very request already has an ok result: not parsed further, not sent."""
-
-    id: str
-    line_no: int
-
-
-Item = Prompt | InvalidLine | MaybeRepeated | AlreadyDone
+Item = Prompt | InvalidLine | MaybeRepeated
 
 # What earlier results say of a line's (id, fingerprint): see `KnownIds.check`.
 NEW, DONE, KNOWN, REPEATED = range(4)
@@ -113,40 +105,50 @@ def request_fingerprint(obj: dict[str, Any], defaults: bytes = b"") -> str:
     return f"{_fingerprint(request, defaults):016x}"
 
 
+_BLAKE2B_8 = blake2b(digest_size=8)  # copied for each line: cheaper than a new one
+
+
 def _fingerprint(request: dict[str, Any], defaults: bytes) -> int:
-    payload = orjson.dumps(request, option=orjson.OPT_SORT_KEYS) + defaults
-    return int.from_bytes(blake2b(payload, digest_size=8).digest(), "big")
+    """blake2b (8 bytes) of the request's sorted-key JSON followed by `defaults`."""
+    digest = _BLAKE2B_8.copy()
+    digest.update(orjson.dumps(request, option=orjson.OPT_SORT_KEYS))
+    digest.update(defaults)
+    return int.from_bytes(digest.digest(), "big")
 
 
 class PromptReader:
     """Reads prompt lines lazily: parses, validates, fingerprints, finds repeated ids.
 
     `known` holds the ids of earlier results: a line whose request was already answered
-    skips validation (`AlreadyDone`), so resuming stays cheap, and repeats of those ids
-    are found exactly. Other ids go to `seen` (exact by default; a Bloom filter makes
-    repeats come back as `MaybeRepeated`, to `settle()`).
+    is not validated nor yielded but handed to `on_done(id)`, so resuming stays cheap,
+    and repeats of those ids are found exactly. Other ids go to `seen` (exact by
+    default; a Bloom filter makes repeats come back as `MaybeRepeated`, to `settle()`).
     """
 
     def __init__(self, defaults: bytes = b"", seen: SeenIds | None = None,
-                 known: KnownIds | None = None) -> None:
+                 known: KnownIds | None = None,
+                 on_done: Callable[[str], None] = lambda prompt_id: None) -> None:
         self.defaults = defaults
         self.exact = seen is None or isinstance(seen, ExactIds)
         self.seen = seen or ExactIds()
         self.known = known
+        self.on_done = on_done
 
     def read(self, lines: Iterable[bytes]) -> Iterator[Item]:
         """One item per non-blank line, in order."""
-        known, seen, defaults = self.known, self.seen, self.defaults
-        for line_no, raw in _numbered(lines):
+        known, seen, defaults, on_done = self.known, self.seen, self.defaults, self.on_done
+        check = _nothing_known if known is None else known.check
+        for line_no, raw in enumerate(lines, start=1):
             parsed = _load(raw, line_no)
-            if isinstance(parsed, InvalidLine):
-                yield parsed
+            if parsed.__class__ is not tuple:
+                if parsed is not None:  # None: a blank line
+                    yield parsed  # type: ignore[misc]
                 continue
-            request, prompt_id, metadata = parsed
+            request, prompt_id, metadata = parsed  # type: ignore[misc]
             fingerprint = _fingerprint(request, defaults)
-            status = NEW if known is None else known.check(prompt_id, fingerprint)
+            status = check(prompt_id, fingerprint)
             if status == DONE:
-                yield AlreadyDone(prompt_id, line_no)
+                on_done(prompt_id)
                 continue
             if status == REPEATED:
                 yield repeated_id(prompt_id, line_no, metadata)
@@ -159,15 +161,6 @@ class PromptReader:
                     item = self._repeat(prompt_id, line_no, metadata)
             yield item
 
-    def parse(self, raw: bytes, line_no: int) -> Prompt | InvalidLine:
-        """Parse and validate one non-blank line (no repeat check)."""
-        parsed = _load(raw, line_no)
-        if isinstance(parsed, InvalidLine):
-            return parsed
-        request, prompt_id, metadata = parsed
-        return _validate(request, prompt_id, line_no, _fingerprint(request, self.defaults),
-                         metadata)
-
     def settle(self, lines: Iterable[bytes], suspects: dict[str, list[int]]
                ) -> Iterator[Prompt | InvalidLine]:
         """Second pass: for each suspect id the first line wins; its later lines are repeats.
@@ -179,13 +172,13 @@ class PromptReader:
         wanted = {line_no for numbers in suspects.values() for line_no in numbers}
         last = max(wanted, default=0)
         first_line: dict[str, int] = {}
-        for line_no, raw in _numbered(lines):
+        for line_no, raw in enumerate(lines, start=1):
             if line_no > last:
                 break
             if line_no not in wanted and _quick_id(raw, line_no) not in suspects:
                 continue  # most lines: only their id matters, and it is no suspect
             parsed = _load(raw, line_no)
-            if isinstance(parsed, InvalidLine) or parsed[1] not in suspects:
+            if not isinstance(parsed, tuple) or parsed[1] not in suspects:
                 continue
             request, prompt_id, metadata = parsed
             if line_no not in wanted and prompt_id in first_line:
@@ -225,29 +218,29 @@ def repeated_id(prompt_id: str, line_no: int, metadata: Any = None) -> InvalidLi
                        repeat=True)
 
 
-def _numbered(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    """Non-blank lines with their 1-based numbers; a UTF-8 BOM on the first is dropped."""
-    for line_no, raw in enumerate(lines, start=1):
-        if line_no == 1 and raw.startswith(_BOM):
-            raw = raw[len(_BOM):]
-        if raw.strip():
-            yield line_no, raw
-
-
 def _quick_id(raw: bytes, line_no: int) -> str | None:
     """The id of a line, or None if it has none that a valid line could have."""
     try:
-        obj = orjson.loads(raw)
+        obj = orjson.loads(raw[len(_BOM):] if line_no == 1 and raw.startswith(_BOM) else raw)
         return _read_id(obj, line_no) if isinstance(obj, dict) else None
     except (orjson.JSONDecodeError, ValueError):
         return None
 
 
-def _load(raw: bytes, line_no: int) -> tuple[dict[str, Any], str, Any] | InvalidLine:
-    """The line's request part (the object less id and metadata), id and metadata."""
+def _nothing_known(prompt_id: str, fingerprint: int) -> int:
+    return NEW
+
+
+def _load(raw: bytes, line_no: int) -> tuple[dict[str, Any], str, Any] | InvalidLine | None:
+    """The line's request part (the object less id and metadata), id and metadata; None
+    for a blank line. A UTF-8 BOM before the first line is ignored."""
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if not raw.strip():
+            return None
+        if line_no == 1 and raw.startswith(_BOM):
+            return _load(raw[len(_BOM):], line_no)
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as bad:
