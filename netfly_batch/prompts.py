@@ -222,7 +222,9 @@ def _quick_id(raw: bytes, line_no: int) -> str | None:
     """The id of a line, or None if it has none that a valid line could have."""
     try:
         obj = orjson.loads(raw[len(_BOM):] if line_no == 1 and raw.startswith(_BOM) else raw)
-        return _read_id(obj, line_no) if isinstance(obj, dict) else None
+        if not isinstance(obj, dict):
+            return None
+        return _read_id(obj.get("id"), obj.get("custom_id"), line_no)
     except (orjson.JSONDecodeError, ValueError):
         return None
 
@@ -251,12 +253,13 @@ def _load(raw: bytes, line_no: int) -> tuple[dict[str, Any], str, Any] | Invalid
         return InvalidLine(str(line_no), line_no,
                            f"expected a JSON object, got {_json_type(obj)}")
     metadata = obj.pop("metadata", None)
-    try:
-        prompt_id = _read_id(obj, line_no)
-    except ValueError as exc:
-        return InvalidLine(str(line_no), line_no, str(exc), metadata)
-    obj.pop("id", None)
-    obj.pop("custom_id", None)
+    prompt_id = obj.pop("id", None)
+    custom_id = obj.pop("custom_id", None)
+    if prompt_id.__class__ is not str or not prompt_id:  # the common case is a string id
+        try:
+            prompt_id = _read_id(prompt_id, custom_id, line_no)
+        except ValueError as exc:
+            return InvalidLine(str(line_no), line_no, str(exc), metadata)
     return obj, prompt_id, metadata
 
 
@@ -269,12 +272,12 @@ def _validate(request: dict[str, Any], prompt_id: str, line_no: int, fingerprint
     return Prompt(prompt_id, line_no, messages, params, metadata, fingerprint)
 
 
-def _read_id(obj: dict[str, Any], line_no: int) -> str:
-    value = obj.get("id")
+def _read_id(value: object, custom_id: object, line_no: int) -> str:
+    """The line's id: `id`, else `custom_id`, else the line number."""
     if value.__class__ is str and value:  # the common case, checked first
-        return value  # type: ignore[no-any-return]
+        return value  # type: ignore[return-value]
     if value is None:
-        value = obj.get("custom_id")
+        value = custom_id
     if value is None:
         return str(line_no)
     if isinstance(value, bool) or not isinstance(value, str | int):
