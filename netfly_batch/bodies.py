@@ -6,7 +6,7 @@ Used by `client.py` inside one attempt; knows aiohttp's response, not the retry 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import aiohttp
 import orjson
@@ -50,7 +50,7 @@ async def fold(response: aiohttp.ClientResponse,
 
 
 async def texts(response: aiohttp.ClientResponse,
-                builder: CompletionBuilder, settings: ClientSettings) -> AsyncIterator[str]:
+                builder: CompletionBuilder, settings: ClientSettings) -> AsyncGenerator[str, None]:
     """The text of each chunk as it arrives (the `stream()` path); stop at `[DONE]`."""
     if response.content_type != "text/event-stream":
         text = await _read_whole_reply(response, builder, settings)

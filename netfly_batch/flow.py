@@ -186,7 +186,8 @@ class FlowControl:
             return
         self.consecutive_refusals += 1
         threshold = self.settings.breaker_threshold
-        if threshold and self.consecutive_refusals >= threshold and self.tripped_by is None:
+        if (threshold and self.consecutive_refusals >= threshold and self.tripped_by is None
+                and error is not None):
             self.tripped_by = error
             if self._on_trip is not None:
                 self._on_trip(error)

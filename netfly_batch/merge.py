@@ -42,7 +42,8 @@ def merge_outputs(sources: list[Path], target: Path, input_path: Path | None = N
         for offset, record in _records(source, report):
             prompt_id, status = str(record["id"]), record["status"]
             if status == "invalid":
-                keep_invalid[(prompt_id, int(record.get("line") or 0))] = (number, offset)
+                line = record.get("line")
+                keep_invalid[(prompt_id, line if isinstance(line, int) else 0)] = (number, offset)
                 continue
             stamp = str(record.get("finished_at") or "")
             previous = latest.get(prompt_id)

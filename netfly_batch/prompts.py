@@ -153,7 +153,7 @@ class PromptReader:
             if status == REPEATED:
                 yield repeated_id(prompt_id, line_no, metadata)
                 continue
-            item = _validate(request, prompt_id, line_no, fingerprint, metadata)
+            item: Item = _validate(request, prompt_id, line_no, fingerprint, metadata)
             if item.__class__ is Prompt:
                 if status == KNOWN:
                     known.claim(prompt_id)  # type: ignore[union-attr]

@@ -138,6 +138,22 @@ def test_merge_reports_missing_ids_and_strangers(tmp_path: Path) -> None:
     assert plain.exit_code == 0
 
 
+@pytest.mark.parametrize("line", ["x", [1], None, 3.5])
+def test_merge_takes_invalid_reports_whatever_their_line_field(tmp_path: Path,
+                                                               line: object) -> None:
+    """Result files from elsewhere may carry any `line`: merged, never a traceback."""
+    source = write_jsonl(tmp_path / "a.jsonl", [
+        {"id": "q0", "status": "invalid", "line": line, "error": {"message": "bad"}},
+        {"id": "q1", "status": "ok", "finished_at": "2026-01-01T00:00:00.000Z"},
+    ])
+    merged = tmp_path / "m.jsonl"
+    result = invoke("merge", str(source), "-o", str(merged))
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1  # as for a run: an invalid line is there
+    assert sorted((r["id"], r["status"]) for r in read_results(merged)) == [
+        ("q0", "invalid"), ("q1", "ok")]
+
+
 def test_sharded_run_without_placeholder_is_refused(tmp_path: Path) -> None:
     """--shard with an OUT lacking {shard} is a usage error, and nothing is sent."""
     source = write_jsonl(tmp_path / "in.jsonl", rows(2))

@@ -132,8 +132,9 @@ class FreeNetfly(AsyncGeneratorProvider, ProviderModelMixin):
             return
         from ..client import ChatClient
 
-        extra = {} if sleep is None else {"sleep": sleep}
-        async with ChatClient(settings, retry, **extra) as own_client:
+        own = ChatClient(settings, retry) if sleep is None else ChatClient(settings, retry,
+                                                                           sleep=sleep)
+        async with own as own_client:
             async for text in own_client.stream(body):
                 yield text
 
