@@ -82,7 +82,7 @@ class ProgressBar:
         self._bar: Any = None
         self._last_refresh = 0.0
         if enabled:
-            from tqdm import tqdm  # type: ignore[import-untyped]
+            from tqdm import tqdm
 
             self._bar = tqdm(total=total, file=stream, unit="prompt", dynamic_ncols=True,
                              mininterval=0.5, smoothing=0.1, leave=True)
