@@ -42,16 +42,20 @@ class AttemptWatch:
         self.fired: Limit | None = None
 
     def follow(self, stream: aiohttp.StreamReader) -> None:
-        """The response's body stream: from now on its byte count is the activity."""
+        """The response head came (activity); from now on the body's byte count is."""
         self._stream = stream
         self._seen = stream.total_bytes
+        self.last = self._clock.now()
 
     def pause(self) -> None:
         """The reader is away (a `stream()` consumer holds a fragment): never fire now."""
         self.paused = True
 
     def resume(self) -> None:
-        """The reader is back: silence counts again from now."""
+        """The reader is back, perhaps in another task: silence counts again from now."""
+        task = asyncio.current_task()
+        if task is not None and task is not self._task:
+            self._task, self._cancelling = task, task.cancelling()
         self.paused = False
         self.last = self._clock.now()
 

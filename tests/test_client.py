@@ -799,3 +799,48 @@ async def test_a_busy_event_loop_is_not_taken_for_a_silent_server(fake_sleep):
             completion = await task
     assert completion.content == "abcdefghij"
     assert completion.attempts == 1
+
+
+async def test_the_response_head_counts_as_activity(serve, fake_sleep):
+    """Head after 0.2 s, first body byte 0.2 s later: no gap reaches the 0.3 s idle limit."""
+
+    async def late_head(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(0.2)
+        response = await open_stream(request)  # headers: data from the server
+        await asyncio.sleep(0.2)
+        await response.write(answer("fine"))
+        await response.write_eof()
+        return response
+
+    server = await serve(late_head)
+    async with ChatClient(ClientSettings(base_url=server.url, idle_timeout_s=0.3),
+                          RetrySettings(max_attempts=1), sleep=fake_sleep) as client:
+        completion = await client.complete(BODY)
+    assert completion.content == "fine"
+
+
+async def test_a_stream_read_from_other_tasks_still_hits_the_total_timeout(serve, fake_sleep):
+    """stream() pulled by per-item tasks (as asyncio.wait/merge helpers do): the total
+    limit of the attempt must still end an endless stream."""
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = await open_stream(request)
+        while True:
+            await response.write(chunk("x"))
+            await asyncio.sleep(0.02)
+
+    server = await serve(endless)
+    async with ChatClient(ClientSettings(base_url=server.url, idle_timeout_s=0.3,
+                                         total_timeout_s=0.5),
+                          RetrySettings(max_attempts=1), sleep=fake_sleep) as client:
+        gen = client.stream(BODY)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+
+        async def pull_each_fragment_in_a_new_task() -> None:
+            while loop.time() - start < 3:
+                await asyncio.ensure_future(gen.__anext__())
+
+        with pytest.raises(RequestError, match=r"took longer than 0\.5 s"):
+            await pull_each_fragment_in_a_new_task()
+        await gen.aclose()
