@@ -68,7 +68,6 @@ class BatchRun:
         self.ledger = Ledger(Path(settings.output_path))
         self.stop: Stop | None = None
         self.signal_number: int | None = None
-        self._known_ids_in_input = 0  # input ids that OUT already has a result for
         self._superseding = 0
         self._pool: asyncio.Future[None] | None = None
         self._sync_handle: asyncio.TimerHandle | None = None
@@ -76,6 +75,7 @@ class BatchRun:
         self._rereadable = False  # a regular file: can be counted and read twice
         self._input_done = False  # every line of INPUT has been taken
         self._client: ChatClient | None = None
+        self._bar = ProgressBar(None, enabled=False, stream=stderr)  # the real one in run()
         self.flow = FlowControl(
             FlowSettings(settings.concurrency, settings.rpm, settings.tpm, settings.adaptive,
                          settings.breaker_threshold),
@@ -93,23 +93,23 @@ class BatchRun:
                 lines.close()
             raise
         self.counters.torn_lines_set_aside = 1 if state.torn_bytes else 0
-        self._rereadable = is_regular_file(self.settings.input_path)
-        if self._rereadable:
-            self._total_lines = count_lines(Path(self.settings.input_path))
-        bar = ProgressBar(self._estimate_total(), self._progress_enabled(), self.stderr)
-        self._bar = bar
         loop = asyncio.get_running_loop()
-        for signum in INTERRUPTED:  # until OUT is closed: a second signal must find them
-            loop.add_signal_handler(signum, self._on_signal, signum)
+        bar = self._bar
         try:
+            for signum in INTERRUPTED:  # until OUT is closed: a second signal must find them
+                loop.add_signal_handler(signum, self._on_signal, signum)
+            self._rereadable = is_regular_file(self.settings.input_path)
+            if self._rereadable:
+                self._total_lines = count_lines(Path(self.settings.input_path))
+            bar = self._bar = ProgressBar(self._estimate_total(), self._progress_enabled(),
+                                          self.stderr)
             try:
                 await self._run_pool(self._jobs(lines, state))
             finally:
                 if self._client is not None:
                     await self._client.close()
             if self.stop is None:
-                self.counters.not_in_input = (
-                    len(state) - self._known_ids_in_input)
+                self.counters.not_in_input = state.not_in_input
                 if state.dropped_lines or self._superseding:
                     self.counters.compacted_lines = self.ledger.compact()
         finally:
@@ -214,7 +214,6 @@ class BatchRun:
 
     def _skip_done(self, prompt_id: str) -> None:
         """A line whose very request OUT already answered (most lines of a rerun)."""
-        self._known_ids_in_input += 1
         shard = self.settings.shard
         if shard is None or shard.owns(prompt_id):
             self.counters.skipped_ok += 1
@@ -224,13 +223,12 @@ class BatchRun:
         """The job for one line, or None (invalid, or another shard's)."""
         shard = self.settings.shard
         if isinstance(item, InvalidLine):
-            if not item.repeat and state.has(item.id):
-                self._known_ids_in_input += 1  # still in the input, just broken now
+            if not item.repeat:
+                state.mention(item.id)  # still in the input, just broken now
             if shard is None or shard.index == 0:
                 self._record_invalid(item)
             return None
         known = state.has(item.id)
-        self._known_ids_in_input += known
         if shard is not None and not shard.owns(item.id):
             return None
         try:

@@ -33,6 +33,7 @@ _KEY_BITS = (1 << 60) - 1  # ints below 2**60 take 32 bytes; larger ones take 48
 # below 2**60, and parsing one makes no larger int on the way (both save memory).
 _FINGERPRINT_SHIFT = 8
 _NO_FINGERPRINT = (1 << 56) - 1  # a result without request_hash: matches no request
+_MENTIONED = 1 << 57  # a broken line of this run's input names the id
 _ERROR = 1 << 58  # the latest result of the id is an error
 _CLAIMED = 1 << 59  # a line of this run's input has taken the id
 
@@ -44,10 +45,10 @@ def id_key(prompt_id: str) -> int:
 
 def fingerprint_key(fingerprint: str | int | None) -> int:
     """A request fingerprint (an int, or 16 hex digits as in `request_hash`), as kept."""
-    if fingerprint.__class__ is int:
-        return fingerprint >> _FINGERPRINT_SHIFT  # type: ignore[operator]
+    if fingerprint.__class__ is int:  # masked: a foreign value may be negative or huge
+        return (fingerprint >> _FINGERPRINT_SHIFT) & _NO_FINGERPRINT  # type: ignore[operator]
     try:
-        return int(fingerprint[:14], 16)  # type: ignore[index]
+        return int(fingerprint[:14], 16) & _NO_FINGERPRINT  # type: ignore[index]
     except (TypeError, ValueError):
         return _NO_FINGERPRINT
 
@@ -58,14 +59,16 @@ class LedgerState:
 
     `entries` maps `id_key(id)` to the latest ok/error result's fingerprint (56 bits)
     with an error flag, and a flag set once a line of this run's input has taken the id
-    (so a second line with that id is a repeat, found without another lookup table).
-    All small ints: a million results fit in about a hundred MB.
+    (so a second line with that id is a repeat, found without another lookup table) or
+    once a broken line named it. All small ints: a million results fit in about a
+    hundred MB.
     """
 
     entries: dict[int, int] = field(default_factory=dict)
     attempts: dict[int, int] = field(default_factory=dict)  # ids whose latest is an error
     dropped_lines: int = 0  # lines a compaction would remove (superseded, invalid, unreadable)
     torn_bytes: int = 0
+    in_input: int = 0  # ids of `entries` that some line of this run's input names
 
     def check(self, prompt_id: str, fingerprint: int) -> int:
         """What OUT says of an input line, as NEW, DONE, KNOWN or REPEATED.
@@ -78,10 +81,14 @@ class LedgerState:
         value = self.entries.get(key)
         if value is None:
             return NEW
+        if value == fingerprint >> _FINGERPRINT_SHIFT:  # ok, this request, no flag yet
+            self.entries[key] = value | _CLAIMED
+            self.in_input += 1
+            return DONE
         if value & _CLAIMED:
             return REPEATED
-        if value == fingerprint >> _FINGERPRINT_SHIFT:
-            self.entries[key] = value | _CLAIMED
+        if value & ~_MENTIONED == fingerprint >> _FINGERPRINT_SHIFT:
+            self.claim(prompt_id)
             return DONE
         return KNOWN
 
@@ -90,7 +97,17 @@ class LedgerState:
         key = id_key(prompt_id)
         value = self.entries[key]
         self.entries[key] = value | _CLAIMED
+        if not value & (_CLAIMED | _MENTIONED):
+            self.in_input += 1
         return not value & _CLAIMED
+
+    def mention(self, prompt_id: str) -> None:
+        """A broken line names this id: it is still in the input (no line takes it)."""
+        key = id_key(prompt_id)
+        value = self.entries.get(key)
+        if value is not None and not value & (_CLAIMED | _MENTIONED):
+            self.entries[key] = value | _MENTIONED
+            self.in_input += 1
 
     def has(self, prompt_id: str) -> bool:
         """True when OUT has an ok or error result for this id."""
@@ -105,13 +122,19 @@ class LedgerState:
         """Attempts already spent on this very request in earlier runs."""
         key = id_key(prompt_id)
         value = self.entries.get(key)
-        if value is None or value & ~_CLAIMED != fingerprint_key(fingerprint) | _ERROR:
+        flags = _CLAIMED | _MENTIONED
+        if value is None or value & ~flags != fingerprint_key(fingerprint) | _ERROR:
             return 0
         return self.attempts.get(key, 0)
 
     def __len__(self) -> int:
         """Ids with an ok or error result."""
         return len(self.entries)
+
+    @property
+    def not_in_input(self) -> int:
+        """Ids with a result that no line of this run's input named (so far)."""
+        return len(self.entries) - self.in_input
 
 
 class Ledger:
@@ -276,26 +299,30 @@ def scan_into(path: Path, state: LedgerState) -> None:
     before, taken, unreadable = len(entries), 0, 0
     with open(path, "rb") as handle:
         for line in handle:
-            match = own_ok_line(line)
-            if match is not None:
-                prompt_id, fingerprint = match.groups()
-                key = hash(prompt_id.decode()) & _KEY_BITS
-                value = int(fingerprint, 16)
-            elif (match := own_line(line)) is not None:
-                prompt_id, status, count, fingerprint = match.groups()
-                key = hash(prompt_id.decode()) & _KEY_BITS
-                value = int(fingerprint, 16) if fingerprint else _NO_FINGERPRINT
-                if status == b"error":
-                    value |= _ERROR
-                    attempts[key] = int(count)
-            else:
-                parsed = _parse_other_line(line)
-                if parsed is None:
-                    unreadable += 1
-                    continue
-                key, value, count = parsed
-                if value & _ERROR:
-                    attempts[key] = count
+            try:
+                match = own_ok_line(line)
+                if match is not None:
+                    prompt_id, fingerprint = match.groups()
+                    key = hash(prompt_id.decode()) & _KEY_BITS
+                    value = int(fingerprint, 16)
+                elif (match := own_line(line)) is not None:
+                    prompt_id, status, count, fingerprint = match.groups()
+                    key = hash(prompt_id.decode()) & _KEY_BITS
+                    value = int(fingerprint, 16) if fingerprint else _NO_FINGERPRINT
+                    if status == b"error":
+                        value |= _ERROR
+                        attempts[key] = int(count)
+                else:
+                    parsed = _parse_other_line(line)
+                    if parsed is None:
+                        unreadable += 1
+                        continue
+                    key, value, count = parsed
+                    if value & _ERROR:
+                        attempts[key] = count
+            except UnicodeDecodeError:  # an id that is not UTF-8: as JSON would say
+                unreadable += 1
+                continue
             entries[key] = value
             taken += 1
     # Each line of an id seen before replaced that earlier line's entry.

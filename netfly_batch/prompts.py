@@ -150,12 +150,11 @@ class PromptReader:
             if status == DONE:
                 on_done(prompt_id)
                 continue
-            if status == REPEATED:
-                yield repeated_id(prompt_id, line_no, metadata)
-                continue
             item: Item = _validate(request, prompt_id, line_no, fingerprint, metadata)
-            if item.__class__ is Prompt:
-                if status == KNOWN:
+            if item.__class__ is Prompt:  # a broken line uses no id: its fault is reported
+                if status == REPEATED:
+                    item = repeated_id(prompt_id, line_no, metadata)
+                elif status == KNOWN:
                     known.claim(prompt_id)  # type: ignore[union-attr]
                 elif not seen.add(prompt_id):
                     item = self._repeat(prompt_id, line_no, metadata)
@@ -233,16 +232,17 @@ def _nothing_known(prompt_id: str, fingerprint: int) -> int:
     return NEW
 
 
-def _load(raw: bytes, line_no: int) -> tuple[dict[str, Any], str, Any] | InvalidLine | None:
+def _load(raw: bytes, line_no: int, bom_allowed: bool = True
+          ) -> tuple[dict[str, Any], str, Any] | InvalidLine | None:
     """The line's request part (the object less id and metadata), id and metadata; None
-    for a blank line. A UTF-8 BOM before the first line is ignored."""
+    for a blank line. One UTF-8 BOM before the first line is ignored."""
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         if not raw.strip():
             return None
-        if line_no == 1 and raw.startswith(_BOM):
-            return _load(raw[len(_BOM):], line_no)
+        if bom_allowed and line_no == 1 and raw.startswith(_BOM):
+            return _load(raw[len(_BOM):], line_no, bom_allowed=False)
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as bad:

@@ -131,3 +131,55 @@ def test_repeats_of_ids_in_out_are_found_whatever_the_order(tmp_path):
                      "InvalidLine-repeat", "InvalidLine-repeat"]
     assert isinstance(items[2], InvalidLine)
     assert "already used" in items[2].reason
+
+
+def test_lines_that_are_not_utf8_or_carry_odd_hashes_are_not_taken_for_results(tmp_path):
+    """An id that is not UTF-8 is unreadable, as JSON says; a request_hash that is no
+    fingerprint (negative, huge, not hex) matches no request and takes no id."""
+    state = scanned(
+        tmp_path,
+        own_line("good", "ok"),
+        own_line("bad", "ok").replace(b'"bad"', b'"b\xffd"'),
+        foreign_line(id="neg", status="ok", request_hash="-1"),
+        foreign_line(id="negative int", status="ok", request_hash=-(2**63)),
+        foreign_line(id="text", status="ok", request_hash="not hex"),
+    )
+    assert state.dropped_lines == 1
+    assert len(state) == 4
+    for prompt_id in ("neg", "negative int", "text"):
+        assert state.check(prompt_id, HASH_A) == KNOWN  # to be sent again, not a repeat
+        assert state.claim(prompt_id) is True
+
+
+def test_ids_no_line_names_are_counted_whatever_the_order_of_lines(tmp_path):
+    state = scanned(tmp_path, *(own_line(i, "ok") for i in ("a", "b", "c", "d")),
+                    own_line("e", "error", 2))
+    state.mention("a")  # a broken line of a first ...
+    assert state.check("a", HASH_A) == DONE  # ... then its done line
+    state.mention("a")
+    assert state.check("b", HASH_B) == KNOWN
+    assert state.claim("b") is True
+    state.mention("e")
+    state.mention("not in OUT")
+    assert state.not_in_input == 2  # c and d
+
+
+def test_a_broken_line_of_a_taken_id_reports_what_is_wrong_with_it(tmp_path):
+    from netfly_batch.prompts import request_fingerprint
+
+    line = {"id": "a", "prompt": "hi"}
+    state = scanned(tmp_path, own_line("a", "ok", request_hash=int(request_fingerprint(line), 16)))
+    items = reread(state, line, {"id": "a"})
+    assert items[0] == "done"
+    assert isinstance(items[1], InvalidLine)
+    assert items[1].repeat is False
+    assert "prompt" in items[1].reason
+
+
+def test_one_bom_is_forgiven_on_the_first_line_only():
+    lines = [b'\xef\xbb\xbf{"id": "a", "prompt": "x"}\n',
+             b'\xef\xbb\xbf{"id": "b", "prompt": "y"}\n']
+    items = list(PromptReader().read(lines))
+    assert [type(item).__name__ for item in items] == ["Prompt", "InvalidLine"]
+    twice = list(PromptReader().read([b'\xef\xbb\xbf\xef\xbb\xbf{"id": "a", "prompt": "x"}\n']))
+    assert isinstance(twice[0], InvalidLine)

@@ -414,3 +414,25 @@ def test_a_second_ctrl_c_leaves_at_once_without_tearing_a_line(tmp_path: Path) -
         result = run_cli(str(source), "-o", str(out), "--base-url", sim.url)
     assert result.exit_code == 0
     assert_complete(out, 12)
+
+
+def test_a_rerun_with_nothing_to_send_never_sets_up_the_http_client(tmp_path: Path) -> None:
+    """The client (and aiohttp itself) comes with the first request; a finished batch
+    reruns without either, and still counts every prompt as done."""
+    source = prompts(tmp_path, 5)
+    out = tmp_path / "out.jsonl"
+    with simulator_thread(SimulatorSettings()) as sim:
+        assert run_cli(str(source), "-o", str(out), "--base-url", sim.url).exit_code == 0
+    probe = (
+        "import sys\n"
+        "from netfly_batch.cli import main\n"
+        "try:\n"
+        f"    main(['run', {str(source)!r}, '-o', {str(out)!r},"
+        " '--base-url', 'http://127.0.0.1:9'])\n"
+        "except SystemExit as done:\n"
+        "    print('exit', done.code, 'aiohttp' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.split() == ["exit", "0", "False"], done.stdout + done.stderr
+    assert "5 already done" in done.stderr
