@@ -341,6 +341,7 @@ async def test_stall_hits_the_idle_timeout(serve, fake_sleep):
     assert "0.3 s" in str(error)
     assert "idle timeout" in str(error)
     assert server.requests == 2
+    assert asyncio.current_task().cancelling() == 0  # the limit's cancels were taken back
 
 
 async def test_headers_later_than_the_idle_timeout_fail(serve, fake_sleep):
