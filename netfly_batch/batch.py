@@ -19,6 +19,7 @@ from .chunks import Completion
 from .errors import InputError, InputFileError, ModelNotSupportedError, OutputError, RequestError
 from .flow import FlowControl, FlowSettings, estimate_tokens
 from .ledger import FSYNC_INTERVAL_S, Ledger, LedgerState
+from .linesource import WAIT, ThreadedLines, Wait
 from .progress import Counters, ProgressBar
 from .prompts import InvalidLine, MaybeRepeated, Prompt, PromptReader, SeenIds
 from .providers import FreeNetfly
@@ -75,6 +76,7 @@ class BatchRun:
         self._rereadable = False  # a regular file: can be counted and read twice
         self._input_done = False  # every line of INPUT has been taken
         self._client: ChatClient | None = None
+        self._piped: ThreadedLines | None = None  # INPUT when it is not a regular file
         self._bar = ProgressBar(None, enabled=False, stream=stderr)  # the real one in run()
         self.flow = FlowControl(
             FlowSettings(settings.concurrency, settings.rpm, settings.tpm, settings.adaptive,
@@ -101,10 +103,12 @@ class BatchRun:
             self._rereadable = is_regular_file(self.settings.input_path)
             if self._rereadable:
                 self._total_lines = count_lines(Path(self.settings.input_path))
+            else:  # a pipe: read by a thread, so that waiting for it never blocks the loop
+                self._piped = self._thread_for(lines, loop)
             bar = self._bar = ProgressBar(self._estimate_total(), self._progress_enabled(),
                                           self.stderr)
             try:
-                await self._run_pool(self._jobs(lines, state))
+                await self._run_pool(self._jobs(self._piped or lines, state))
             finally:
                 if self._client is not None:
                     await self._client.close()
@@ -116,11 +120,21 @@ class BatchRun:
             self._sync_flow_counters()
             bar.close(self.counters)
             self.ledger.close()
-            if lines is not sys.stdin.buffer:
-                lines.close()
+            if lines is not sys.stdin.buffer and self._piped is None:
+                lines.close()  # (a pipe is closed by its reader thread, at its end)
             for signum in INTERRUPTED:
                 loop.remove_signal_handler(signum)
         return RunOutcome(self.counters, self.stop, self.signal_number)
+
+    @staticmethod
+    def _thread_for(lines: IO[bytes], loop: asyncio.AbstractEventLoop) -> ThreadedLines | None:
+        """A reader thread for a pipe; None for a stream with no file descriptor (an
+        in-memory one, as in tests or when embedded), which is read directly."""
+        try:
+            fd = lines.fileno()
+        except (OSError, ValueError):
+            return None
+        return ThreadedLines(fd, loop, close=None if lines is sys.stdin.buffer else lines.close)
 
     def _complete(self, body: dict[str, Any], cost: int = 0) -> Awaitable[Completion]:
         """Send one request; the client (and aiohttp) is set up on the first one, so a
@@ -132,11 +146,12 @@ class BatchRun:
             client = self._client = ChatClient(self.client_settings, self.retry, gate=self.flow)
         return client.complete(body, cost)
 
-    async def _run_pool(self, jobs: Iterator[Job]) -> None:
+    async def _run_pool(self, jobs: Iterator[Job | Wait]) -> None:
         loop = asyncio.get_running_loop()
         pool = asyncio.ensure_future(run_pool(
             jobs, self._complete, self._record, self.settings.concurrency,
             should_stop=lambda: self.stop is not None,
+            input_ready=None if self._piped is None else self._piped.ready,
         ))
         self._pool = pool
         deadline = None
@@ -172,6 +187,8 @@ class BatchRun:
     def _on_deadline(self, pool: asyncio.Future[None]) -> None:
         if self.stop is None:
             self.stop = Stop("max_runtime", "stopped at --max-runtime")
+            if self._piped is not None:
+                self._piped.wake()  # workers waiting for input: stop now, not after the grace
             asyncio.get_running_loop().call_later(self.settings.stop_grace_s, pool.cancel)
 
     def _on_trip(self, error: RequestError) -> None:
@@ -181,7 +198,7 @@ class BatchRun:
             if self._pool is not None:
                 self._pool.cancel()
 
-    def _jobs(self, lines: Iterable[bytes], state: LedgerState) -> Iterator[Job]:
+    def _jobs(self, lines: Iterable[bytes | Wait], state: LedgerState) -> Iterator[Job | Wait]:
         """Valid prompts still to do; invalid lines are recorded on the way.
 
         Repeated ids are found with a Bloom filter (flat memory); each id it is unsure
@@ -191,10 +208,13 @@ class BatchRun:
                               on_done=self._skip_done)
         suspects: dict[str, list[int]] = {}
         for item in reader.read(lines):
+            if item is WAIT:
+                yield WAIT
+                continue
             if isinstance(item, MaybeRepeated):
                 suspects.setdefault(item.id, []).append(item.line_no)
                 continue
-            job = self._job_for(item, state)
+            job = self._job_for(item, state)  # type: ignore[arg-type]
             if job is not None:
                 yield job
         if suspects:

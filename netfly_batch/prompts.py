@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from .linesource import WAIT, Wait
+
 _BOM = b"\xef\xbb\xbf"
 # Keys of a prompt line that are not request parameters.
 _LINE_KEYS = frozenset({"id", "custom_id", "prompt", "system", "messages", "metadata",
@@ -134,12 +136,18 @@ class PromptReader:
         self.known = known
         self.on_done = on_done
 
-    def read(self, lines: Iterable[bytes]) -> Iterator[Item]:
-        """One item per non-blank line, in order."""
+    def read(self, lines: Iterable[bytes | Wait]) -> Iterator[Item | Wait]:
+        """One item per non-blank line, in order; `WAIT` passed on as it comes (a pipe's
+        next line has not arrived yet)."""
         known, seen, defaults, on_done = self.known, self.seen, self.defaults, self.on_done
         check = _nothing_known if known is None else known.check
-        for line_no, raw in enumerate(lines, start=1):
-            parsed = _load(raw, line_no)
+        line_no = 0
+        for raw in lines:
+            if raw is WAIT:
+                yield WAIT
+                continue
+            line_no += 1
+            parsed = _load(raw, line_no)  # type: ignore[arg-type]
             if parsed.__class__ is not tuple:
                 if parsed is not None:  # None: a blank line
                     yield parsed  # type: ignore[misc]
@@ -199,7 +207,8 @@ class PromptReader:
         return MaybeRepeated(prompt_id, line_no)
 
 
-def read_prompts(lines: Iterable[bytes], seen: SeenIds | None = None) -> Iterator[Item]:
+def read_prompts(lines: Iterable[bytes], seen: SeenIds | None = None
+                 ) -> Iterator[Item | Wait]:
     """Parse lines lazily with no run defaults and no resume (see `PromptReader`)."""
     return PromptReader(seen=seen).read(lines)
 

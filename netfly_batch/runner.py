@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from .chunks import Completion
 from .errors import RequestError
+from .linesource import WAIT, Wait
 from .prompts import Prompt
 from .results import Result, error_fields
 
@@ -35,16 +36,18 @@ class Complete(Protocol):
 
 
 async def run_pool(
-    jobs: Iterator[Job],
+    jobs: Iterator[Job | Wait],
     complete: Complete,
     record: Callable[[Result], None],
     concurrency: int,
     should_stop: Callable[[], bool] = lambda: False,
+    input_ready: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Send every job with at most `concurrency` in flight; `record` each result at once.
 
     Jobs are pulled lazily from one shared iterator (`next()` never awaits, so workers
-    never collide), so a million-line input never becomes a million tasks.
+    never collide), so a million-line input never becomes a million tasks. A `WAIT`
+    from it means the input has nothing yet: the worker awaits `input_ready()`.
     """
 
     async def worker() -> None:
@@ -52,7 +55,11 @@ async def run_pool(
             job = next(jobs, None)
             if job is None:
                 return
-            record(await send_job(job, complete))
+            if job is WAIT:  # the input's next line has not come yet
+                assert input_ready is not None, "WAIT from jobs without input_ready"
+                await input_ready()
+                continue
+            record(await send_job(job, complete))  # type: ignore[arg-type]
 
     try:
         async with asyncio.TaskGroup() as group:

@@ -1,0 +1,108 @@
+"""Lines of a pipe, FIFO or terminal, read by a thread so the event loop never waits on them.
+
+A regular file is read directly: its lines are there. A pipe's next line may take any
+time to come, and a blocking read in the event loop would freeze the streams in flight
+and the signal handlers with it (Ctrl-C would wait for the producer). `ThreadedLines`
+yields each line that has arrived, or `WAIT` when none has: the caller then awaits
+`ready()` and asks again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Final
+
+
+class Wait:
+    """The type of `WAIT`: no line has arrived yet."""
+
+    def __repr__(self) -> str:
+        return "WAIT"
+
+
+WAIT: Final = Wait()
+_END: Final = object()
+BUFFERED_LINES = 1024  # read ahead at most this many lines
+READ_BYTES = 1 << 16
+
+
+class ThreadedLines(Iterator["bytes | Wait"]):
+    """An iterator over `source`'s lines that never blocks: `WAIT` when none is ready."""
+
+    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop,
+                 close: Callable[[], object] | None = None) -> None:
+        """Start reading file descriptor `fd` in a thread; call `close` there at its end.
+
+        The thread reads the descriptor itself, not a Python file object: a daemon
+        thread blocked inside a buffered file's read would abort the interpreter at exit.
+        """
+        self._loop = loop
+        self._lines: queue.Queue[object] = queue.Queue(BUFFERED_LINES)
+        self._ready = asyncio.Event()
+        self._lock = threading.Lock()
+        self._waiting = False  # the reader found nothing and waits for `_ready`
+        self._ended = False
+        thread = threading.Thread(target=self._pump, args=(fd, close), name="netfly-input",
+                                  daemon=True)  # it may sit in a read until the process ends
+        thread.start()
+
+    def __next__(self) -> bytes | Wait:
+        if self._ended:
+            raise StopIteration
+        try:
+            item = self._lines.get_nowait()
+        except queue.Empty:
+            with self._lock:  # checked again under the lock, so no wake-up is lost
+                if self._lines.empty():
+                    self._waiting = True
+                    self._ready.clear()
+                    return WAIT
+            item = self._lines.get_nowait()
+        if item is _END:
+            self._ended = True
+            raise StopIteration
+        if isinstance(item, BaseException):
+            self._ended = True
+            raise item
+        return item  # type: ignore[return-value]
+
+    async def ready(self) -> None:
+        """Return once a line (or the end) may have arrived, or `wake()` was called."""
+        await self._ready.wait()
+
+    def wake(self) -> None:
+        """Let every waiting caller go on (e.g. the run is stopping)."""
+        self._ready.set()
+
+    def _pump(self, fd: int, close: Callable[[], object] | None) -> None:
+        item: object = _END
+        try:
+            tail = b""
+            while chunk := os.read(fd, READ_BYTES):
+                lines = (tail + chunk).split(b"\n")
+                tail = lines.pop()
+                for line in lines:
+                    self._put(line + b"\n")
+            if tail:
+                self._put(tail)
+        except BaseException as error:  # e.g. an I/O error: raised in the reader's place
+            item = error
+        finally:
+            if close is not None:
+                with contextlib.suppress(OSError):
+                    close()
+        self._put(item)
+
+    def _put(self, item: object) -> None:
+        self._lines.put(item)  # waits while the reader is BUFFERED_LINES behind
+        with self._lock:
+            if not self._waiting:
+                return
+            self._waiting = False
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            self._loop.call_soon_threadsafe(self._ready.set)

@@ -1,0 +1,124 @@
+"""INPUT from a pipe whose producer is slow: the run never waits on it with streams,
+signals or deadlines held up."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+from servers import read_results, simulator_thread
+
+from netfly_batch.linesource import WAIT, ThreadedLines
+from netfly_batch.simulator import SimulatorSettings
+
+
+def line(number: int) -> bytes:
+    return orjson.dumps({"id": f"p{number}", "prompt": f"prompt {number}"}) + b"\n"
+
+
+def spawn_reading_stdin(out: Path, url: str, *extra: str) -> subprocess.Popen[bytes]:
+    """`netfly-batch run -` fed by the test; its stderr goes to OUT.stderr."""
+    with open(out.with_suffix(".stderr"), "wb") as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "netfly_batch", "run", "-", "-o", str(out), "--base-url",
+             url, "-c", "4", "-q", *extra],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def results_in(out: Path) -> int:
+    return out.read_bytes().count(b"\n") if out.exists() else 0
+
+
+def test_a_prompt_is_answered_while_the_producer_is_silent(tmp_path: Path) -> None:
+    """The producer wrote two lines and went quiet (pipe still open): both are answered
+    and written at once, not when the next line or the end comes."""
+    out = tmp_path / "out.jsonl"
+    with simulator_thread(SimulatorSettings(chunk_count=3, chunk_delay_s=0.02)) as sim:
+        process = spawn_reading_stdin(out, sim.url)
+        assert process.stdin is not None
+        process.stdin.write(line(0) + line(1))
+        process.stdin.flush()
+        wait_for(lambda: results_in(out) == 2)
+        process.stdin.write(line(2))
+        process.stdin.close()
+        assert process.wait(timeout=15) == 0
+    assert sorted(r["id"] for r in read_results(out)) == ["p0", "p1", "p2"]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_a_run_that_waits_for_its_producer(tmp_path: Path, signum: int,
+                                                          code: int) -> None:
+    out = tmp_path / "out.jsonl"
+    with simulator_thread(SimulatorSettings(chunk_count=2)) as sim:
+        process = spawn_reading_stdin(out, sim.url)
+        assert process.stdin is not None
+        process.stdin.write(line(0))
+        process.stdin.flush()
+        wait_for(lambda: results_in(out) == 1)
+        process.send_signal(signum)
+        assert process.wait(timeout=10) == code  # the pipe is still open and silent
+        process.stdin.close()
+    assert [r["status"] for r in read_results(out)] == ["ok"]
+
+
+def test_max_runtime_stops_a_run_that_waits_for_its_producer_at_once(tmp_path: Path) -> None:
+    """No grace period is spent waiting for a line that may never come."""
+    out = tmp_path / "out.jsonl"
+    with simulator_thread(SimulatorSettings(chunk_count=2)) as sim:
+        process = spawn_reading_stdin(out, sim.url, "--max-runtime", "1s")
+        assert process.stdin is not None
+        process.stdin.write(line(0))
+        process.stdin.flush()
+        started = time.monotonic()
+        assert process.wait(timeout=20) == 75
+        assert time.monotonic() - started < 10  # not the 30 s grace
+        process.stdin.close()
+    assert [r["status"] for r in read_results(out)] == ["ok"]
+
+
+async def next_line(lines: ThreadedLines) -> bytes | None:
+    """The next line as a reader of the pool gets it: waiting whenever it says WAIT."""
+    import asyncio
+
+    while (item := next(lines, None)) is WAIT:
+        await asyncio.wait_for(lines.ready(), 5)
+    return item  # type: ignore[return-value]
+
+
+async def test_threaded_lines_say_wait_until_a_line_comes_and_end_with_the_pipe() -> None:
+    import asyncio
+    import os
+
+    read_end, write_end = os.pipe()
+    source = os.fdopen(read_end, "rb")
+    lines = ThreadedLines(source.fileno(), asyncio.get_running_loop(), close=source.close)
+    assert next(lines) is WAIT
+    os.write(write_end, b"one\ntwo\n")
+    assert [await next_line(lines), await next_line(lines)] == [b"one\n", b"two\n"]
+    assert next(lines) is WAIT
+    os.close(write_end)
+    assert await next_line(lines) is None
+    assert source.closed  # by the reader thread, at the end
+
+
+async def test_threaded_lines_raise_a_read_error_in_the_reader(tmp_path: Path) -> None:
+    import asyncio
+    import os
+
+    folder = os.open(tmp_path, os.O_RDONLY)  # reading a folder fails: EISDIR
+    failing = ThreadedLines(folder, asyncio.get_running_loop(), close=lambda: os.close(folder))
+    with pytest.raises(IsADirectoryError):
+        await next_line(failing)
