@@ -27,8 +27,8 @@ class Wait:
 
 WAIT: Final = Wait()
 _END: Final = object()
-BUFFERED_LINES = 1024  # read ahead at most this many lines
 READ_BYTES = 1 << 16
+BUFFERED_READS = 64  # read ahead at most this many reads' lines (4 MiB)
 
 
 class ThreadedLines(Iterator["bytes | Wait"]):
@@ -42,7 +42,8 @@ class ThreadedLines(Iterator["bytes | Wait"]):
         thread blocked inside a buffered file's read would abort the interpreter at exit.
         """
         self._loop = loop
-        self._lines: queue.Queue[object] = queue.Queue(BUFFERED_LINES)
+        self._reads: queue.Queue[object] = queue.Queue(BUFFERED_READS)  # lists of lines
+        self._pending: Iterator[bytes] = iter(())  # lines of the read being handed out
         self._ready = asyncio.Event()
         self._lock = threading.Lock()
         self._waiting = False  # the reader found nothing and waits for `_ready`
@@ -52,24 +53,28 @@ class ThreadedLines(Iterator["bytes | Wait"]):
         thread.start()
 
     def __next__(self) -> bytes | Wait:
+        line = next(self._pending, None)
+        if line is not None:
+            return line
         if self._ended:
             raise StopIteration
         try:
-            item = self._lines.get_nowait()
+            item = self._reads.get_nowait()
         except queue.Empty:
             with self._lock:  # checked again under the lock, so no wake-up is lost
-                if self._lines.empty():
+                if self._reads.empty():
                     self._waiting = True
                     self._ready.clear()
                     return WAIT
-            item = self._lines.get_nowait()
+            item = self._reads.get_nowait()
         if item is _END:
             self._ended = True
             raise StopIteration
         if isinstance(item, BaseException):
             self._ended = True
             raise item
-        return item  # type: ignore[return-value]
+        self._pending = iter(item)  # type: ignore[call-overload]
+        return next(self._pending)
 
     async def ready(self) -> None:
         """Return once a line (or the end) may have arrived, or `wake()` was called."""
@@ -86,10 +91,10 @@ class ThreadedLines(Iterator["bytes | Wait"]):
             while chunk := os.read(fd, READ_BYTES):
                 lines = (tail + chunk).split(b"\n")
                 tail = lines.pop()
-                for line in lines:
-                    self._put(line + b"\n")
+                if lines:
+                    self._put([line + b"\n" for line in lines])
             if tail:
-                self._put(tail)
+                self._put([tail])
         except BaseException as error:  # e.g. an I/O error: raised in the reader's place
             item = error
         finally:
@@ -99,7 +104,7 @@ class ThreadedLines(Iterator["bytes | Wait"]):
         self._put(item)
 
     def _put(self, item: object) -> None:
-        self._lines.put(item)  # waits while the reader is BUFFERED_LINES behind
+        self._reads.put(item)  # waits while the reader is BUFFERED_READS behind
         with self._lock:
             if not self._waiting:
                 return
