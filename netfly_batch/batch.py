@@ -91,7 +91,7 @@ class BatchRun:
         try:
             state = self.ledger.open(fresh=self.settings.fresh)
         except BaseException:
-            if lines is not sys.stdin.buffer:
+            if lines is not None and lines is not sys.stdin.buffer:
                 lines.close()
             raise
         self.counters.torn_lines_set_aside = 1 if state.torn_bytes else 0
@@ -104,11 +104,13 @@ class BatchRun:
             if self._rereadable:
                 self._total_lines = count_lines(Path(self.settings.input_path))
             else:  # a pipe: read by a thread, so that waiting for it never blocks the loop
-                self._piped = self._thread_for(lines, loop)
+                self._piped = self._reader_thread(lines, loop)
             bar = self._bar = ProgressBar(self._estimate_total(), self._progress_enabled(),
                                           self.stderr)
             try:
-                await self._run_pool(self._jobs(self._piped or lines, state))
+                source = self._piped or lines
+                assert source is not None
+                await self._run_pool(self._jobs(source, state))
             finally:
                 if self._client is not None:
                     await self._client.close()
@@ -120,21 +122,24 @@ class BatchRun:
             self._sync_flow_counters()
             bar.close(self.counters)
             self.ledger.close()
-            if lines is not sys.stdin.buffer and self._piped is None:
-                lines.close()  # (a pipe is closed by its reader thread, at its end)
+            if lines is not None and lines is not sys.stdin.buffer:
+                lines.close()
             for signum in INTERRUPTED:
                 loop.remove_signal_handler(signum)
         return RunOutcome(self.counters, self.stop, self.signal_number)
 
-    @staticmethod
-    def _thread_for(lines: IO[bytes], loop: asyncio.AbstractEventLoop) -> ThreadedLines | None:
-        """A reader thread for a pipe; None for a stream with no file descriptor (an
-        in-memory one, as in tests or when embedded), which is read directly."""
+    def _reader_thread(self, lines: IO[bytes] | None, loop: asyncio.AbstractEventLoop
+                       ) -> ThreadedLines | None:
+        """The reader thread of standard input or a pipe named by INPUT (None: the thread
+        opens it). None for a stream with no file descriptor (in memory, as in tests or
+        when embedded), which is read directly."""
+        if lines is None:
+            return ThreadedLines(loop, path=self.settings.input_path)
         try:
             fd = lines.fileno()
         except (OSError, ValueError):
             return None
-        return ThreadedLines(fd, loop, close=None if lines is sys.stdin.buffer else lines.close)
+        return ThreadedLines(loop, fd=fd)
 
     def _complete(self, body: dict[str, Any], cost: int = 0) -> Awaitable[Completion]:
         """Send one request; the client (and aiohttp) is set up on the first one, so a
@@ -313,11 +318,14 @@ def request_defaults(settings: RunSettings) -> bytes:
     return orjson.dumps(defaults, option=orjson.OPT_SORT_KEYS)
 
 
-def open_input(path: str) -> IO[bytes]:
-    """The input as a binary line iterator; "-" is standard input."""
+def open_input(path: str) -> IO[bytes] | None:
+    """The input as a binary line iterator; "-" is standard input. None for a pipe or
+    FIFO named by its path: opening one waits for its writer, so its reader thread does."""
     if path == "-":
         return sys.stdin.buffer
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
         return open(path, "rb")
     except OSError as exc:
         raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc

@@ -13,9 +13,12 @@ import asyncio
 import contextlib
 import os
 import queue
+import select
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Final
+
+from .errors import InputFileError
 
 
 class Wait:
@@ -34,9 +37,10 @@ BUFFERED_READS = 64  # read ahead at most this many reads' lines (4 MiB)
 class ThreadedLines(Iterator["bytes | Wait"]):
     """An iterator over `source`'s lines that never blocks: `WAIT` when none is ready."""
 
-    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop,
-                 close: Callable[[], object] | None = None) -> None:
-        """Start reading file descriptor `fd` in a thread; call `close` there at its end.
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, fd: int | None = None,
+                 path: str | None = None) -> None:
+        """Start a thread reading file descriptor `fd` (left open), or the file at `path`
+        (opened and closed by the thread: opening a FIFO waits for its writer).
 
         The thread reads the descriptor itself, not a Python file object: a daemon
         thread blocked inside a buffered file's read would abort the interpreter at exit.
@@ -48,7 +52,7 @@ class ThreadedLines(Iterator["bytes | Wait"]):
         self._lock = threading.Lock()
         self._waiting = False  # the reader found nothing and waits for `_ready`
         self._ended = False
-        thread = threading.Thread(target=self._pump, args=(fd, close), name="netfly-input",
+        thread = threading.Thread(target=self._pump, args=(fd, path), name="netfly-input",
                                   daemon=True)  # it may sit in a read until the process ends
         thread.start()
 
@@ -84,24 +88,50 @@ class ThreadedLines(Iterator["bytes | Wait"]):
         """Let every waiting caller go on (e.g. the run is stopping)."""
         self._ready.set()
 
-    def _pump(self, fd: int, close: Callable[[], object] | None) -> None:
+    def _pump(self, fd: int | None, path: str | None) -> None:
         item: object = _END
+        name = path or "standard input"
+        opened: int | None = None
         try:
-            tail = b""
-            while chunk := os.read(fd, READ_BYTES):
-                lines = (tail + chunk).split(b"\n")
-                tail = lines.pop()
-                if lines:
-                    self._put([line + b"\n" for line in lines])
-            if tail:
-                self._put([tail])
-        except BaseException as error:  # e.g. an I/O error: raised in the reader's place
+            if fd is None:
+                fd = opened = os.open(path or "", os.O_RDONLY)
+            self._read_lines(fd)
+        except OSError as error:  # raised in the reader's place, as a clear message
+            item = InputFileError(f"cannot read {name}: {error.strerror or error}")
+        except BaseException as error:
             item = error
         finally:
-            if close is not None:
+            if opened is not None:
                 with contextlib.suppress(OSError):
-                    close()
+                    os.close(opened)
         self._put(item)
+
+    def _read_lines(self, fd: int) -> None:
+        """Hand over each read's complete lines; a long line's parts wait in a list (so
+        a line of many reads is joined once, not copied again with each read)."""
+        parts: list[bytes] = []
+        while True:
+            try:
+                chunk = os.read(fd, READ_BYTES)
+            except BlockingIOError:  # a descriptor left non-blocking by whoever made it
+                select.select([fd], [], [])
+                continue
+            if not chunk:
+                break
+            if b"\n" not in chunk:
+                parts.append(chunk)
+                continue
+            lines = chunk.split(b"\n")
+            if parts:
+                parts.append(lines[0])
+                lines[0] = b"".join(parts)
+                parts = []
+            last = lines.pop()
+            if last:
+                parts.append(last)
+            self._put([line + b"\n" for line in lines])
+        if parts:
+            self._put([b"".join(parts)])
 
     def _put(self, item: object) -> None:
         self._reads.put(item)  # waits while the reader is BUFFERED_READS behind

@@ -50,6 +50,8 @@ async def run_pool(
     from it means the input has nothing yet: the worker awaits `input_ready()`.
     """
 
+    waiting_turn = asyncio.Lock()  # one worker waits for input, the rest wait for it
+
     async def worker() -> None:
         while not should_stop():
             job = next(jobs, None)
@@ -57,7 +59,8 @@ async def run_pool(
                 return
             if job is WAIT:  # the input's next line has not come yet
                 assert input_ready is not None, "WAIT from jobs without input_ready"
-                await input_ready()
+                async with waiting_turn:  # so a new line wakes one worker, not all
+                    await input_ready()
                 continue
             record(await send_job(job, complete))  # type: ignore[arg-type]
 
