@@ -100,7 +100,8 @@ class BatchRun:
         try:
             for signum in INTERRUPTED:  # until OUT is closed: a second signal must find them
                 loop.add_signal_handler(signum, self._on_signal, signum)
-            self._rereadable = is_regular_file(self.settings.input_path)
+            # open_input() opened a regular file by its path: it can be counted and reread
+            self._rereadable = lines is not None and lines is not sys.stdin.buffer
             if self._rereadable:
                 self._total_lines = count_lines(Path(self.settings.input_path))
             else:  # a pipe: read by a thread, so that waiting for it never blocks the loop
@@ -342,14 +343,6 @@ def check_paths(input_path: str, output_path: str) -> None:
             same = False
     if input_path != "-" and same:
         raise OutputError(f"OUT is the same file as INPUT ({output_path}); choose another OUT")
-
-
-def is_regular_file(path: str) -> bool:
-    """True for a regular file; False for "-", pipes, FIFOs and process substitutions."""
-    try:
-        return path != "-" and stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
 
 
 def count_lines(path: Path) -> int | None:

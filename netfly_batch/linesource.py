@@ -35,7 +35,7 @@ BUFFERED_READS = 64  # read ahead at most this many reads' lines (4 MiB)
 
 
 class ThreadedLines(Iterator["bytes | Wait"]):
-    """An iterator over `source`'s lines that never blocks: `WAIT` when none is ready."""
+    """An iterator over a pipe's lines that never blocks: `WAIT` when none is ready."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, *, fd: int | None = None,
                  path: str | None = None) -> None:
