@@ -169,9 +169,9 @@ def test_breaker_counts_only_refusals_in_a_row() -> None:
     assert tripped == [refused]
 
 
-def test_rpm_spreads_requests_evenly(tmp_path: Path) -> None:
-    """--rpm 1200 (20/s, one second saved up): 60 requests take about two seconds."""
-    source = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "prompt": "p"} for i in range(60)])
+def request_times(tmp_path: Path, rows: list[dict[str, Any]], *options: str) -> list[float]:
+    """Run `rows` at -c 16 with `options` against a quick server; when each request came."""
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
     stamps: list[float] = []
 
     async def handler(request: web.Request) -> web.StreamResponse:
@@ -183,8 +183,15 @@ def test_rpm_spreads_requests_evenly(tmp_path: Path) -> None:
 
     with app_thread([web.post("/v1/chat/completions", handler)]) as url:
         result = run_cli(str(source), "-o", str(tmp_path / "o.jsonl"), "--base-url", url,
-                         "-c", "16", "--rpm", "1200")
+                         "-c", "16", *options)
     assert result.exit_code == 0, result.output
+    return stamps
+
+
+def test_rpm_spreads_requests_evenly(tmp_path: Path) -> None:
+    """--rpm 1200 (20/s, one second saved up): 60 requests take about two seconds."""
+    stamps = request_times(tmp_path, [{"id": i, "prompt": "p"} for i in range(60)],
+                           "--rpm", "1200")
     span = stamps[-1] - stamps[0]
     assert span >= 1.6, span
     assert span <= 3.5, span
@@ -294,21 +301,8 @@ def test_breaker_trips_on_401_and_leaves_the_rest_untried(tmp_path: Path) -> Non
 
 def test_tpm_spreads_estimated_tokens_evenly(tmp_path: Path) -> None:
     """--tpm 6000 (100 estimated tokens/s): 30 requests of ~10 tokens take about two seconds."""
-    source = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "prompt": "p", "max_tokens": 10}
-                                                 for i in range(30)])
-    stamps: list[float] = []
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        stamps.append(time.monotonic())
-        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
-        await response.prepare(request)
-        await response.write(sse_answer("ok"))
-        return response
-
-    with app_thread([web.post("/v1/chat/completions", handler)]) as url:
-        result = run_cli(str(source), "-o", str(tmp_path / "o.jsonl"), "--base-url", url,
-                         "-c", "16", "--tpm", "6000")
-    assert result.exit_code == 0, result.output
+    stamps = request_times(tmp_path, [{"id": i, "prompt": "p", "max_tokens": 10}
+                                      for i in range(30)], "--tpm", "6000")
     span = stamps[-1] - stamps[0]
     assert span >= 1.5, span
     assert span <= 4.0, span
