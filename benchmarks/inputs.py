@@ -47,7 +47,7 @@ def done_fingerprint(index: int) -> str:
 @functools.cache
 def _run_defaults() -> bytes:
     from netfly_batch.batch import request_defaults
-    from netfly_batch.settings import RunSettings
+    from netfly_batch.run_settings import RunSettings
 
     return request_defaults(RunSettings(input_path="-", output_path="-"))
 

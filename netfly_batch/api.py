@@ -6,10 +6,12 @@ from typing import Any
 
 from .chunks import Completion
 from .client import ChatClient
+from .endpoints import endpoint_of
 from .providers import FreeNetfly
+from .settings import DEFAULT_MODEL
 
 
-async def complete(messages: list[dict[str, Any]], model: str = FreeNetfly.default_model,
+async def complete(messages: list[dict[str, Any]], model: str = DEFAULT_MODEL,
                    **kwargs: Any) -> Completion:
     """One whole answer (with retries) from FreeNetfly or any server given `base_url=`.
 
@@ -18,8 +20,7 @@ async def complete(messages: list[dict[str, Any]], model: str = FreeNetfly.defau
     """
     proxy = kwargs.pop("proxy", None)
     settings, retry, params = FreeNetfly.split_kwargs(proxy, kwargs)
-    if settings.base_url.rstrip("/") == FreeNetfly.url:
-        model = FreeNetfly.get_model(model)
-    body = FreeNetfly.build_body(model, messages, params)
-    async with ChatClient(settings, retry) as client:
+    endpoint = endpoint_of(settings)
+    body = endpoint.build_body(endpoint.resolve_model(model), messages, params)
+    async with ChatClient(settings, retry, endpoint=endpoint) as client:
         return await client.complete(body)

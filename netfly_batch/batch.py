@@ -22,10 +22,10 @@ from .ledger import FSYNC_INTERVAL_S, Ledger, LedgerState
 from .linesource import WAIT, ThreadedLines, Wait
 from .progress import Counters, ProgressBar
 from .prompts import InvalidLine, MaybeRepeated, Prompt, PromptReader, SeenIds
-from .providers import FreeNetfly
 from .results import Result
+from .run_settings import RunSettings
 from .runner import Job, run_pool
-from .settings import BODY_DEFAULTS, ClientSettings, RetrySettings, RunSettings
+from .settings import ClientSettings, RetrySettings
 
 if TYPE_CHECKING:  # imported when the first request is sent
     from .client import ChatClient
@@ -149,7 +149,8 @@ class BatchRun:
         if client is None:
             from .client import ChatClient
 
-            client = self._client = ChatClient(self.client_settings, self.retry, gate=self.flow)
+            client = self._client = ChatClient(self.client_settings, self.retry, gate=self.flow,
+                                               endpoint=self.settings.endpoint)
         return client.complete(body, cost)
 
     async def _run_pool(self, jobs: Iterator[Job | Wait]) -> None:
@@ -273,13 +274,12 @@ class BatchRun:
 
     def _body(self, prompt: Prompt) -> dict[str, Any]:
         params = {**self.settings.params, **prompt.params}
-        model = params.pop("model", None) or self.settings.model or FreeNetfly.default_model
-        if self.settings.check_models:
-            try:
-                model = FreeNetfly.get_model(model)
-            except ModelNotSupportedError as error:
-                raise InputError(prompt.line_no, str(error)) from None
-        body = FreeNetfly.build_body(model, prompt.messages, params)
+        endpoint = self.settings.endpoint
+        try:
+            model = endpoint.resolve_model(params.pop("model", None) or self.settings.model)
+        except ModelNotSupportedError as error:
+            raise InputError(prompt.line_no, str(error)) from None
+        body = endpoint.build_body(model, prompt.messages, params)
         body["stream"] = True
         return body
 
@@ -314,8 +314,9 @@ class BatchRun:
 
 def request_defaults(settings: RunSettings) -> bytes:
     """What a run adds to every line's request, serialized for `request_fingerprint`."""
-    defaults = {"model": settings.model or FreeNetfly.default_model,
-                "params": settings.params, "body": BODY_DEFAULTS}
+    endpoint = settings.endpoint
+    defaults = {"model": settings.model or endpoint.default_model,
+                "params": settings.params, "body": dict(endpoint.body_defaults)}
     return orjson.dumps(defaults, option=orjson.OPT_SORT_KEYS)
 
 

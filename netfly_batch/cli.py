@@ -22,6 +22,7 @@ from .simulator.options import simulator_options, simulator_settings_from_option
 
 if TYPE_CHECKING:
     from .batch import BatchRun, RunOutcome
+    from .run_settings import RunSettings
 
 T = TypeVar("T")
 
@@ -212,18 +213,18 @@ async def _run(options: dict[str, Any]) -> int:
     sim_settings = _sim_settings(options, "sim-")
     run_settings, client_settings, retry = settings_from_options(options)
     stderr = sys.stderr
-    if not options["simulate"] and not run_settings.quiet and (
-            client_settings.base_url == defaults.FREENETFLY_URL):
-        click.echo(f"netfly-batch: note: the default endpoint {defaults.FREENETFLY_URL} is "
+    endpoint = run_settings.endpoint
+    if not options["simulate"] and not run_settings.quiet and not endpoint.working:
+        click.echo(f"netfly-batch: note: the default endpoint {endpoint.base_url} is "
                    "known to be down; use --base-url URL for your server, or --simulate to "
                    "rehearse offline", err=True)
     if options["simulate"]:
+        from .endpoints import endpoint_for
         from .simulator import running_simulator
 
         async with running_simulator(sim_settings) as simulator:
-            client_settings = dataclasses.replace(client_settings, base_url=simulator.url,
-                                       endpoint="/v1/chat/completions")
-            run_settings = dataclasses.replace(run_settings, check_models=False)
+            run_settings = dataclasses.replace(
+                run_settings, endpoint=endpoint_for(simulator.url, api_key=endpoint.api_key))
             if not run_settings.quiet:
                 click.echo(f"netfly-batch: simulated endpoint at {simulator.url}", err=True)
             return await _run_batch(BatchRun(run_settings, client_settings, retry, stderr),
@@ -231,7 +232,7 @@ async def _run(options: dict[str, Any]) -> int:
     return await _run_batch(BatchRun(run_settings, client_settings, retry, stderr), run_settings)
 
 
-async def _run_batch(batch: BatchRun, run_settings: defaults.RunSettings) -> int:
+async def _run_batch(batch: BatchRun, run_settings: RunSettings) -> int:
     from .progress import summary_line
 
     try:

@@ -20,28 +20,10 @@ import orjson
 from .bodies import check_finished, fold, status_error, texts, transport_error
 from .chunks import Completion, CompletionBuilder
 from .deadlines import AttemptClock, AttemptWatch
+from .endpoints import Endpoint, endpoint_of
 from .errors import RequestError, TransportError, redact
 from .retry import Sleep, is_retryable, retrying, wait_before
 from .settings import ClientSettings, RetrySettings
-
-# What the original FreeNetfly provider sent: a Chrome 126 browser on Linux.
-BROWSER_HEADERS: dict[str, str] = {
-    "accept": "application/json, text/event-stream",
-    "accept-language": "en-US,en;q=0.9",
-    "content-type": "application/json",
-    "dnt": "1",
-    "sec-ch-ua": '"Not/A)Brand";v="8", "Chromium";v="126"',
-    "sec-ch-ua-mobile": "?0",
-    "sec-ch-ua-platform": '"Linux"',
-    "sec-fetch-dest": "empty",
-    "sec-fetch-mode": "cors",
-    "sec-fetch-site": "same-origin",
-    "user-agent": (
-        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
-        "(KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
-    ),
-}
-
 
 
 class AttemptGate(Protocol):
@@ -53,28 +35,6 @@ class AttemptGate(Protocol):
     def leave(self, started: float, error: RequestError | None,
               headers: Mapping[str, str] | None) -> None:
         """The attempt ended (error None: it succeeded); `headers` if a response came."""
-
-
-# What any OpenAI-compatible server needs (when `browser_headers` is off).
-PLAIN_HEADERS: dict[str, str] = {
-    "accept": "application/json, text/event-stream",
-    "content-type": "application/json",
-    "user-agent": "netfly-batch/0.1",
-}
-
-
-def build_headers(settings: ClientSettings, origin: str) -> dict[str, str]:
-    """Request headers: the browser set (or the plain one), the API key, the user's extras."""
-    if settings.browser_headers:
-        headers = dict(BROWSER_HEADERS)
-        headers["origin"] = origin
-        headers["referer"] = origin.rstrip("/") + "/"
-    else:
-        headers = dict(PLAIN_HEADERS)
-    if settings.api_key:
-        headers["authorization"] = f"Bearer {settings.api_key}"
-    headers.update(settings.extra_headers)
-    return headers
 
 
 class ChatClient:
@@ -91,13 +51,16 @@ class ChatClient:
         *,
         sleep: Sleep = asyncio.sleep,
         gate: AttemptGate | None = None,
+        endpoint: Endpoint | None = None,
     ) -> None:
+        """`endpoint`, when given, says where to connect instead of `settings`' fields."""
         self.settings = settings or ClientSettings()
         self.retry = retry or RetrySettings()
+        self.endpoint = endpoint or endpoint_of(self.settings)
         self._sleep = sleep
         self._gate = gate
-        self._url = self.settings.url
-        self._headers = build_headers(self.settings, self.settings.base_url)
+        self._url = self.endpoint.url
+        self._headers = self.endpoint.headers()
         self._url_has_password = redact(f"{self.settings.proxy} {self._url}") != (
             f"{self.settings.proxy} {self._url}")
         self._session: aiohttp.ClientSession | None = None
@@ -278,7 +241,7 @@ class ChatClient:
                 self._gate.leave(started, TransportError("the attempt was cancelled"), headers)
             return None
         error.attempts = number
-        error.hide(self.settings.api_key)
+        error.hide(self.endpoint.api_key)
         if self._gate is not None:
             self._gate.leave(started, error, headers)
         return error, cause

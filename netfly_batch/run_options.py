@@ -12,7 +12,10 @@ from typing import Any
 import click
 import orjson
 
-from . import settings as defaults
+from .endpoints import endpoint_for
+from .errors import ModelNotSupportedError
+from .run_settings import RunSettings
+from .settings import ClientSettings, RetrySettings
 from .shard import Shard, ShardError, parse_shard
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?", re.IGNORECASE)
@@ -54,23 +57,27 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def settings_from_options(options: dict[str, Any]) -> tuple[
-        defaults.RunSettings, defaults.ClientSettings, defaults.RetrySettings]:
+        RunSettings, ClientSettings, RetrySettings]:
+    """The run, connection and retry settings of `run`'s options."""
     base_url = options["base_url"].rstrip("/")
-    endpoint = options["endpoint"]
-    if endpoint is None:
-        endpoint = (defaults.FREENETFLY_ENDPOINT if base_url == defaults.FREENETFLY_URL
-                    else "/v1/chat/completions")
     if not re.match(r"^https?://", base_url):
         raise click.BadParameter(f"{base_url!r} must start with http:// or https://",
                                  param_hint="--base-url")
+    endpoint = endpoint_for(base_url, options["endpoint"], api_key=options["api_key"] or None)
+    if options["model"]:
+        try:
+            endpoint.resolve_model(options["model"])
+        except ModelNotSupportedError as error:
+            raise click.BadParameter(str(error), param_hint="--model") from None
     params = dict(parse_param(p) for p in options["extra_params"])
     for name in ("temperature", "max_tokens", "top_p"):
         if options[name] is not None:
             params[name] = options[name]
     shard, output_path = shard_and_output(options)
-    run_settings = defaults.RunSettings(
+    run_settings = RunSettings(
         input_path=options["input_path"],
         output_path=output_path,
+        endpoint=endpoint,
         shard=shard,
         model=options["model"],
         params=params,
@@ -80,34 +87,21 @@ def settings_from_options(options: dict[str, Any]) -> tuple[
         progress=options["progress"],
         quiet=options["quiet"],
         summary_json=options["summary_json"],
-        check_models=base_url == defaults.FREENETFLY_URL,
         rpm=options["rpm"],
         tpm=options["tpm"],
         adaptive=options["adaptive"],
         breaker_threshold=options["breaker_threshold"],
     )
-    client_settings = defaults.ClientSettings(
-        base_url=base_url,
-        endpoint=endpoint,
-        api_key=options["api_key"] or None,
+    client_settings = ClientSettings(  # where to connect is the endpoint's
         proxy=options["proxy"] or None,
         trust_env=options["trust_env"],
         connect_timeout_s=options["connect_timeout"],
         idle_timeout_s=options["idle_timeout"],
         total_timeout_s=options["total_timeout"],
         max_event_bytes=options["max_event_bytes"],
-        browser_headers=base_url == defaults.FREENETFLY_URL,
     )
-    retry = defaults.RetrySettings(max_attempts=options["max_attempts"],
-                                   initial_wait_s=options["retry_wait"])
-    if run_settings.check_models and options["model"]:
-        from .errors import ModelNotSupportedError
-        from .providers import FreeNetfly
-
-        try:
-            FreeNetfly.get_model(options["model"])
-        except ModelNotSupportedError as error:
-            raise click.BadParameter(str(error), param_hint="--model") from None
+    retry = RetrySettings(max_attempts=options["max_attempts"],
+                          initial_wait_s=options["retry_wait"])
     return run_settings, client_settings, retry
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .shard import Shard
+from typing import Any
 
 FREENETFLY_URL = "https://free.netfly.top"
 FREENETFLY_ENDPOINT = "/api/openai/v1/chat/completions"
+FREENETFLY_MODELS = ("gpt-3.5-turbo", "gpt-4")
+OPENAI_ENDPOINT = "/v1/chat/completions"  # vLLM, llama.cpp, LiteLLM, OpenAI
 DEFAULT_MODEL = "gpt-3.5-turbo"
 
 # Body defaults the original FreeNetfly provider sent; a caller's parameter overrides each.
@@ -35,11 +34,16 @@ MAX_RETRY_AFTER_S = 120.0
 
 CONCURRENCY = 8
 BREAKER_THRESHOLD = 20
+STOP_GRACE_S = 30.0  # after --max-runtime, how long requests in flight may finish
 
 
 @dataclass(frozen=True, slots=True)
 class ClientSettings:
-    """Where and how to connect; never holds a request body."""
+    """Where and how to connect; never holds a request body.
+
+    The "where" fields (base_url, endpoint, api_key, extra_headers, browser_headers) serve
+    the Python API; a run passes an `Endpoint` to `ChatClient(endpoint=)` instead.
+    """
 
     base_url: str = FREENETFLY_URL
     endpoint: str = FREENETFLY_ENDPOINT
@@ -55,12 +59,6 @@ class ClientSettings:
     # The desktop-browser headers the FreeNetfly service was sent; other servers need none.
     browser_headers: bool = True
 
-    @property
-    def url(self) -> str:
-        """The full chat-completions URL."""
-        endpoint = self.endpoint if self.endpoint.startswith("/") else "/" + self.endpoint
-        return self.base_url.rstrip("/") + endpoint
-
 
 @dataclass(frozen=True, slots=True)
 class RetrySettings:
@@ -71,26 +69,3 @@ class RetrySettings:
     max_wait_s: float = MAX_WAIT_S
     jitter_s: float = JITTER_S
     max_retry_after_s: float = MAX_RETRY_AFTER_S
-
-
-@dataclass(frozen=True, slots=True)
-class RunSettings:
-    """One `netfly-batch run`: what to read, where to write, how hard to push."""
-
-    input_path: str  # "-" is standard input
-    output_path: str
-    model: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)  # request defaults for every line
-    concurrency: int = CONCURRENCY
-    fresh: bool = False
-    max_runtime_s: float | None = None
-    progress: bool | None = None  # None: only when stderr is a terminal
-    quiet: bool = False
-    summary_json: str | None = None
-    check_models: bool = True  # the FreeNetfly service knows only its two models
-    stop_grace_s: float = 30.0  # after --max-runtime, how long in-flight requests may finish
-    rpm: float | None = None  # requests per minute
-    tpm: float | None = None  # estimated tokens per minute
-    adaptive: bool = False  # AIMD in-flight limit, like TCP congestion control
-    breaker_threshold: int = BREAKER_THRESHOLD  # consecutive refused attempts that stop a run
-    shard: Shard | None = None  # send only this shard's ids (invalid lines: shard 0 reports)

@@ -15,14 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import orjson
 
 from ..chunks import DONE, CompletionBuilder, error_from_object
-from ..settings import (
-    BODY_DEFAULTS,
-    DEFAULT_MODEL,
-    FREENETFLY_ENDPOINT,
-    FREENETFLY_URL,
-    ClientSettings,
-    RetrySettings,
-)
+from ..endpoints import FREENETFLY, endpoint_of
+from ..settings import ClientSettings, RetrySettings
 from ..sse import SSEDecoder
 from .base import AsyncGeneratorProvider, Messages, ProviderModelMixin
 
@@ -65,11 +59,11 @@ class FragmentStream:
 class FreeNetfly(AsyncGeneratorProvider, ProviderModelMixin):
     """FreeNetfly's OpenAI-compatible chat endpoint (or any other, by `base_url=`)."""
 
-    url: ClassVar[str] = FREENETFLY_URL
-    api_endpoint: ClassVar[str] = FREENETFLY_ENDPOINT
-    working: ClassVar[bool] = False
-    default_model: ClassVar[str] = DEFAULT_MODEL
-    models: ClassVar[list[str]] = ["gpt-3.5-turbo", "gpt-4"]
+    url: ClassVar[str] = FREENETFLY.base_url
+    api_endpoint: ClassVar[str] = FREENETFLY.path
+    working: ClassVar[bool] = FREENETFLY.working
+    default_model: ClassVar[str] = FREENETFLY.default_model
+    models: ClassVar[list[str]] = list(FREENETFLY.models)
 
     @classmethod
     def create_async_generator(  # type: ignore[override]
@@ -86,18 +80,14 @@ class FreeNetfly(AsyncGeneratorProvider, ProviderModelMixin):
         client: ChatClient | None = kwargs.pop("client", None)
         sleep: Sleep | None = kwargs.pop("sleep", None)
         settings, retry, params = cls.split_kwargs(proxy, kwargs)
-        if settings.base_url.rstrip("/") == cls.url:
-            model = cls.get_model(model)
-        body = cls.build_body(model or cls.default_model, messages, params)
+        endpoint = endpoint_of(settings)
+        body = endpoint.build_body(endpoint.resolve_model(model), messages, params)
         return FragmentStream(cls._fragments(body, client, settings, retry, sleep))
 
     @classmethod
     def build_body(cls, model: str, messages: Messages, params: dict[str, Any]) -> dict[str, Any]:
         """The request body: the seed's defaults, then the caller's parameters."""
-        body: dict[str, Any] = {"messages": messages, "model": model, "stream": True}
-        body.update(BODY_DEFAULTS)
-        body.update(params)
-        return body
+        return FREENETFLY.build_body(model, messages, params)
 
     @classmethod
     def split_kwargs(

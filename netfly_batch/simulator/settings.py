@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from netfly_batch.simulator.faults import FaultKind, FaultRates
+from ..settings import FREENETFLY_MODELS
+from .faults import FaultKind, FaultRates
 
 DEFAULT_SEED = 0
 DEFAULT_CHUNK_COUNT = 8
@@ -17,7 +18,7 @@ DEFAULT_STALL_S = 3600.0
 DEFAULT_INBAND_ERROR_CODE = "500"
 DEFAULT_FAIL_FIRST = 0
 DEFAULT_FAIL_FIRST_KIND = FaultKind.RATE_503
-DEFAULT_MODELS = ("gpt-3.5-turbo", "gpt-4")
+DEFAULT_MODELS = FREENETFLY_MODELS
 
 _SECONDS_FIELDS = (
     "first_byte_delay_s",

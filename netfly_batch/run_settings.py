@@ -1,0 +1,33 @@
+"""`RunSettings`: one `netfly-batch run`, as the command line made it (defaults: settings.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .endpoints import FREENETFLY, Endpoint
+from .settings import BREAKER_THRESHOLD, CONCURRENCY, STOP_GRACE_S
+from .shard import Shard
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """What to read, where to write, which endpoint, how hard to push."""
+
+    input_path: str  # "-" is standard input
+    output_path: str
+    endpoint: Endpoint = FREENETFLY
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # request defaults for every line
+    concurrency: int = CONCURRENCY
+    fresh: bool = False
+    max_runtime_s: float | None = None
+    progress: bool | None = None  # None: only when stderr is a terminal
+    quiet: bool = False
+    summary_json: str | None = None
+    stop_grace_s: float = STOP_GRACE_S
+    rpm: float | None = None  # requests per minute
+    tpm: float | None = None  # estimated tokens per minute
+    adaptive: bool = False  # AIMD in-flight limit, like TCP congestion control
+    breaker_threshold: int = BREAKER_THRESHOLD  # consecutive refused attempts that stop a run
+    shard: Shard | None = None  # send only this shard's ids (invalid lines: shard 0 reports)
