@@ -233,7 +233,7 @@ async def _run(options: dict[str, Any]) -> int:
 
 
 async def _run_batch(batch: BatchRun, run_settings: RunSettings) -> int:
-    from .progress import summary_line
+    from .outcome import summary_line
 
     try:
         outcome = await batch.run()

@@ -1,78 +1,11 @@
-"""Counters of a run, the tqdm bar on stderr, and the closing summary."""
+"""The tqdm progress bar on stderr, refreshed a few times a second (never per result)."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
-from .results import Result
-
-
-@dataclass(slots=True)
-class Counters:
-    """What a run did; the summary line and the summary JSON are made from this."""
-
-    ok: int = 0
-    error: int = 0
-    invalid: int = 0
-    skipped_ok: int = 0  # already ok in OUT with the same request: not sent again
-    redone_changed: int = 0  # ok in OUT, but the input line changed since: sent again
-    not_in_input: int = 0  # ids in OUT that the input no longer has (kept)
-    empty_ok: int = 0  # ok with empty content: suspicious
-    attempts: int = 0  # HTTP attempts made by this run (cancelled ones included)
-    rate_limited: int = 0  # 429 answers seen by this run
-    torn_lines_set_aside: int = 0
-    compacted_lines: int = 0
-    concurrency_limit: int = 0
-    started: float = field(default_factory=time.monotonic)
-
-    def count(self, result: Result) -> None:
-        """Count one written result."""
-        if result.status == "ok":
-            self.ok += 1
-            if not result.content:
-                self.empty_ok += 1
-        elif result.status == "error":
-            self.error += 1
-        else:
-            self.invalid += 1
-
-    def summary(self, outcome: str) -> dict[str, Any]:
-        """The summary as a JSON-able dict."""
-        wall_s = time.monotonic() - self.started
-        data = asdict(self)
-        data.pop("started")
-        sent = self.ok + self.error
-        data.update(
-            outcome=outcome,
-            wall_s=round(wall_s, 3),
-            requests_per_s=round(sent / wall_s, 2) if wall_s > 0 else 0.0,
-        )
-        return data
-
-
-def summary_line(summary: dict[str, Any]) -> str:
-    """One human line: counts per status, attempts, time, rate, and what needs a look."""
-    parts = [f"{summary['ok']} ok", f"{summary['error']} error", f"{summary['invalid']} invalid"]
-    if summary["skipped_ok"]:
-        parts.append(f"{summary['skipped_ok']} already done")
-    text = (f"netfly-batch: {', '.join(parts)}; {summary['attempts']} attempts in "
-            f"{summary['wall_s']:.1f} s ({summary['requests_per_s']:.1f} requests/s)")
-    notes = []
-    if summary["redone_changed"]:
-        notes.append(f"{summary['redone_changed']} redone because their input changed")
-    if summary["empty_ok"]:
-        notes.append(f"{summary['empty_ok']} ok with empty content (check the server)")
-    if summary["rate_limited"]:
-        notes.append(f"{summary['rate_limited']} rate-limited (429) answers")
-    if summary["not_in_input"]:
-        notes.append(f"{summary['not_in_input']} ids in OUT are no longer in the input (kept)")
-    if summary["torn_lines_set_aside"]:
-        notes.append("a torn last line from a crash was set aside")
-    if summary["outcome"] != "finished":
-        notes.append(summary["outcome"])
-    return text + ("; " + "; ".join(notes) if notes else "")
+from .outcome import Counters
 
 
 class ProgressBar:

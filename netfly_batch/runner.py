@@ -6,27 +6,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .chunks import Completion
 from .errors import RequestError
 from .linesource import WAIT, Wait
-from .prompts import Prompt
+from .plan import Job
 from .results import Result, error_fields
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class Job:
-    """A prompt ready to send: its body, its fingerprint, attempts spent before."""
-
-    prompt: Prompt
-    body: dict[str, Any]
-    request_hash: str
-    attempts_before: int = 0
-    cost: int = 0  # estimated tokens, for a --tpm budget
 
 
 class Complete(Protocol):

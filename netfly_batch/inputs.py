@@ -1,0 +1,134 @@
+"""INPUT as lines: opening, counting, rereading, and the reader thread of a pipe.
+
+A regular file is read directly, counted for the progress bar, and read again for the
+second pass that settles ids a Bloom filter was unsure about. Standard input, pipes and
+FIFOs cannot be counted nor read twice: a thread reads them (`linesource.py`) and their
+ids are checked exactly. Compressed input would plug in here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import sys
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import IO
+
+from .bloom import BloomFilter
+from .errors import InputFileError, OutputError
+from .linesource import ThreadedLines, Wait
+from .prompts import SeenIds
+
+
+class InputFile:
+    """INPUT of one run (`-` is standard input): `open()` it, then `lines(loop)`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.total_lines: int | None = None  # known for a regular file, once `lines()` ran
+        self._handle: IO[bytes] | None = None
+        self._piped: ThreadedLines | None = None
+
+    def open(self) -> None:
+        """Open INPUT now, so that an unreadable file is reported before anything else."""
+        self._handle = open_input(self.path)
+
+    @property
+    def rereadable(self) -> bool:
+        """A regular file opened by its path: it can be counted and read twice."""
+        return self._handle is not None and self._handle is not sys.stdin.buffer
+
+    def lines(self, loop: asyncio.AbstractEventLoop) -> Iterable[bytes | Wait]:
+        """INPUT's lines; from a pipe, `WAIT` whenever the next one has not come yet."""
+        if self.rereadable:
+            assert self._handle is not None
+            self.total_lines = count_lines(Path(self.path))
+            return self._handle
+        self._piped = self._reader_thread(loop)
+        source = self._piped or self._handle
+        assert source is not None
+        return source
+
+    @property
+    def ready(self) -> Callable[[], Awaitable[None]] | None:
+        """For a pipe: await it after a `WAIT` (a line, or the end, may have come)."""
+        return None if self._piped is None else self._piped.ready
+
+    def wake(self) -> None:
+        """Let workers waiting for a pipe's next line go on (the run is stopping)."""
+        if self._piped is not None:
+            self._piped.wake()
+
+    def seen_ids(self) -> SeenIds | None:
+        """A Bloom filter for a regular file (2 bytes a line; repeats it is unsure of are
+        settled by a second pass); None (exact ids) for what cannot be read twice."""
+        return BloomFilter(self.total_lines or 0) if self.rereadable else None
+
+    def reopen(self) -> IO[bytes]:
+        """INPUT from its start again, for the second pass (regular files only)."""
+        return open(self.path, "rb")
+
+    def close(self) -> None:
+        """Close INPUT (never standard input itself)."""
+        if self._handle is not None and self._handle is not sys.stdin.buffer:
+            self._handle.close()
+
+    def _reader_thread(self, loop: asyncio.AbstractEventLoop) -> ThreadedLines | None:
+        """The reader thread of standard input or a pipe named by INPUT (None: the thread
+        opens it). None for a stream with no file descriptor (in memory, as in tests or
+        when embedded), which is read directly."""
+        if self._handle is None:
+            return ThreadedLines(loop, path=self.path)
+        try:
+            fd = self._handle.fileno()
+        except (OSError, ValueError):
+            return None
+        return ThreadedLines(loop, fd=fd)
+
+
+def open_input(path: str) -> IO[bytes] | None:
+    """The input as a binary line iterator; "-" is standard input. None for a pipe or
+    FIFO named by its path: opening one waits for its writer, so its reader thread does."""
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        return open(path, "rb")
+    except OSError as exc:
+        raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def check_paths(input_path: str, output_path: str) -> None:
+    """Refuse OUT that is INPUT itself (it would be appended to while being read)."""
+    if input_path == "-" or not os.path.exists(output_path):
+        same = os.path.realpath(input_path) == os.path.realpath(output_path)
+    else:
+        try:
+            same = os.path.samefile(input_path, output_path)
+        except OSError:
+            same = False
+    if input_path != "-" and same:
+        raise OutputError(f"OUT is the same file as INPUT ({output_path}); choose another OUT")
+
+
+def count_lines(path: Path) -> int | None:
+    """Lines of a regular file, counted in 1 MiB blocks (about a second per GB)."""
+    try:
+        size = path.stat().st_size
+        count = 0
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                count += block.count(b"\n")
+            if size and not _ends_with_newline(handle, size):
+                count += 1
+        return count
+    except OSError:
+        return None
+
+
+def _ends_with_newline(handle: IO[bytes], size: int) -> bool:
+    handle.seek(size - 1)
+    return handle.read(1) == b"\n"
