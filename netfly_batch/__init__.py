@@ -15,7 +15,7 @@ _EXPORTS = {
     "AsyncGeneratorProvider": "providers",
     "ChatClient": "client",
     "ClientSettings": "settings",
-    "Completion": "chunks",
+    "Completion": "answer",
     "FreeNetfly": "providers",
     "HTTPStatusError": "errors",
     "InputError": "errors",
@@ -51,8 +51,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .answer import Completion
     from .api import complete
-    from .chunks import Completion
     from .client import ChatClient
     from .errors import (
         HTTPStatusError,

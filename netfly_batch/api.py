@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .chunks import Completion
+from .answer import Completion
 from .client import ChatClient
 from .endpoints import endpoint_of
 from .providers import FreeNetfly

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .chunks import Completion
+from .answer import Completion
 from .errors import RequestError
 from .flow import FlowControl, FlowSettings
 from .inputs import InputFile, check_paths

@@ -1,4 +1,4 @@
-"""Reading one response: SSE or JSON bodies into a `CompletionBuilder`, error bodies
+"""Reading one response: SSE or JSON bodies into an `AnswerBuilder`, error bodies
 and aiohttp failures into the `RequestError` tree.
 
 Used by `client.py` inside one attempt; knows aiohttp's response, not the retry loop.
@@ -11,83 +11,57 @@ from collections.abc import AsyncGenerator
 import aiohttp
 import orjson
 
-from .chunks import DONE, CompletionBuilder, parse_chunk
+from .answer import AnswerBuilder, SSEAnswerReader
+from .chunks import parse_chunk
 from .deadlines import Limit
 from .errors import HTTPStatusError, StreamError, TransportError, redact
 from .retry import parse_retry_after
 from .settings import ClientSettings
-from .sse import SSEDecoder
-
-DONE_BYTES = DONE.encode()
-
-
-def check_finished(builder: CompletionBuilder) -> None:
-    """An answer is whole only when a choice carried a finish_reason."""
-    if not builder.finish_reason:
-        raise TransportError(
-            "the stream ended without a finish_reason (cut short by the server); "
-            "its partial text was discarded"
-        )
 
 
 async def fold(response: aiohttp.ClientResponse,
-               builder: CompletionBuilder, settings: ClientSettings) -> None:
+               builder: AnswerBuilder, settings: ClientSettings) -> None:
     """Read the whole body into `builder` (the `complete()` path: no per-text yields)."""
     if response.content_type != "text/event-stream":
         await _read_whole_reply(response, builder, settings)
         return
-    decoder = SSEDecoder(settings.max_event_bytes)
-    add = builder.add
+    reader = SSEAnswerReader(builder, settings.max_event_bytes)
+    feed = reader.feed
     async for raw in response.content.iter_any():
-        for data in decoder.feed_data(raw):
-            if data == DONE_BYTES:
-                return
-            add(parse_chunk(data))
-    for data in decoder.close_data():
-        if data == DONE_BYTES:
+        feed(raw)
+        if reader.done:
             return
-        add(parse_chunk(data))
+    reader.close()
 
 
 async def texts(response: aiohttp.ClientResponse,
-                builder: CompletionBuilder, settings: ClientSettings) -> AsyncGenerator[str, None]:
+                builder: AnswerBuilder, settings: ClientSettings) -> AsyncGenerator[str, None]:
     """The text of each chunk as it arrives (the `stream()` path); stop at `[DONE]`."""
     if response.content_type != "text/event-stream":
         text = await _read_whole_reply(response, builder, settings)
         if text:
             yield text
         return
-    decoder = SSEDecoder(settings.max_event_bytes)
+    reader = SSEAnswerReader(builder, settings.max_event_bytes)
     async for raw in response.content.iter_any():
-        for data in decoder.feed_data(raw):
-            if data == DONE_BYTES:
-                return
-            text = builder.add(parse_chunk(data))
-            if text:
-                yield text
-    for data in decoder.close_data():
-        if data == DONE_BYTES:
-            return
-        text = builder.add(parse_chunk(data))
-        if text:
+        for text in reader.feed(raw):
             yield text
+        if reader.done:
+            return
+    for text in reader.close():
+        yield text
 
 
 async def _read_whole_reply(response: aiohttp.ClientResponse,
-                            builder: CompletionBuilder, settings: ClientSettings) -> str:
+                            builder: AnswerBuilder, settings: ClientSettings) -> str:
     """A server that ignored `stream`: one JSON reply (or SSE under another content type)."""
     body = await _read_bounded(response, settings.max_event_bytes)
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(b"{"):
         return builder.add(parse_chunk(stripped))
-    decoder = SSEDecoder(settings.max_event_bytes)
-    events = decoder.feed(body) + decoder.close()
-    texts: list[str] = []
-    for event in events:
-        if event.data == DONE:  # as in a stream: nothing after [DONE] counts
-            break
-        texts.append(builder.add(parse_chunk(event.data)))
-    if not events:
+    reader = SSEAnswerReader(builder, settings.max_event_bytes)
+    texts = reader.feed(body) + reader.close()
+    if not reader.events:
         raise StreamError(f"the server's answer was neither SSE nor JSON: {_first_line(body)}")
     return "".join(texts)
 

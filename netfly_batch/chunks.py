@@ -1,13 +1,12 @@
-"""Chat-completion JSON (stream chunks or a whole reply) -> text deltas -> `Completion`.
+"""One chat-completion chunk (or whole reply) as JSON: parsed, or its error classified.
 
-Knows the OpenAI chat-completion shapes and nothing about HTTP. Only choice 0 is
-joined. Content-less chunks (role-only, tool calls, usage-only) add nothing and break
-nothing; an `{"error": ...}` object becomes a `StreamError` with the server's words.
+Knows the OpenAI chunk's outer shape and nothing about HTTP: garbage becomes a
+`StreamError`, and so does an in-band `{"error": ...}` object, with the server's words
+and whether trying again can help. What a chunk adds to the answer is `answer.py`'s.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -20,17 +19,6 @@ DONE = "[DONE]"
 _RETRYABLE_CODES = frozenset(
     {"rate_limit_exceeded", "server_error", "overloaded", "service_unavailable", "timeout"}
 )
-
-
-@dataclass(slots=True)
-class Completion:
-    """One whole answer: the joined content and what the server said about it."""
-
-    content: str
-    finish_reason: str | None
-    model: str | None = None
-    usage: dict[str, Any] | None = None
-    attempts: int = 1
 
 
 def parse_chunk(data: str | bytes) -> dict[str, Any]:
@@ -69,50 +57,6 @@ def error_from_object(error: object) -> StreamError:
         code=code_text,
         status=status,
     )
-
-
-class CompletionBuilder:
-    """Folds chunks, or one whole reply, into a `Completion`."""
-
-    __slots__ = ("finish_reason", "model", "parts", "usage")
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.finish_reason: str | None = None
-        self.model: str | None = None
-        self.usage: dict[str, Any] | None = None
-
-    def add(self, chunk: dict[str, Any]) -> str:
-        """Take one parsed chunk; return the text it adds ("" when none)."""
-        text = ""
-        choices = chunk.get("choices")
-        if choices and isinstance(choices, list):
-            for choice in choices:
-                if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                    continue
-                delta = choice.get("delta")
-                if delta is None:
-                    delta = choice.get("message")
-                if isinstance(delta, dict):
-                    content = delta.get("content")
-                    if content and isinstance(content, str):
-                        text = content
-                        self.parts.append(content)
-                reason = choice.get("finish_reason")
-                if reason:
-                    self.finish_reason = str(reason)
-        usage = chunk.get("usage")
-        if usage and isinstance(usage, dict):
-            self.usage = usage
-        model = chunk.get("model")
-        if model and isinstance(model, str):
-            self.model = model
-        return text
-
-    def build(self, attempts: int = 1) -> Completion:
-        """The completion so far."""
-        return Completion("".join(self.parts), self.finish_reason, self.model, self.usage,
-                          attempts)
 
 
 def _first_line(data: str | bytes, limit: int = 120) -> str:

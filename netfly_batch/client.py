@@ -1,8 +1,9 @@
 """The aiohttp client: one shared connection pool, `ChatClient.complete()` and `stream()`.
 
 One attempt is one whole HTTP request and its whole body (read by `bodies.py`). An
-attempt succeeds only when some choice carried a `finish_reason`; `[DONE]` or a clean
-close without one is a truncated stream (retryable, its partial text discarded).
+attempt succeeds only when its answer passes the acceptance check (`accept`, by default
+`require_finish`: `[DONE]` or a clean close without a `finish_reason` is a truncated
+stream, retryable, its partial text discarded).
 aiohttp and asyncio exceptions are mapped to the `RequestError` tree; none escapes.
 """
 
@@ -17,8 +18,8 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
-from .bodies import check_finished, fold, status_error, texts, transport_error
-from .chunks import Completion, CompletionBuilder
+from .answer import AnswerBuilder, AnswerCheck, Completion, require_finish
+from .bodies import fold, status_error, texts, transport_error
 from .deadlines import AttemptClock, AttemptWatch
 from .endpoints import Endpoint, endpoint_of
 from .errors import RequestError, TransportError, redact
@@ -52,11 +53,15 @@ class ChatClient:
         sleep: Sleep = asyncio.sleep,
         gate: AttemptGate | None = None,
         endpoint: Endpoint | None = None,
+        accept: AnswerCheck = require_finish,
     ) -> None:
-        """`endpoint`, when given, says where to connect instead of `settings`' fields."""
+        """`endpoint`, when given, says where to connect instead of `settings`' fields;
+        `accept` raises a `RequestError` for an answer that must not count (retried if
+        the error says so)."""
         self.settings = settings or ClientSettings()
         self.retry = retry or RetrySettings()
         self.endpoint = endpoint or endpoint_of(self.settings)
+        self._accept = accept
         self._sleep = sleep
         self._gate = gate
         self._url = self.endpoint.url
@@ -129,7 +134,7 @@ class ChatClient:
                 delivered = False
                 try:
                     async with self._exchange(payload, number) as (response, watch):
-                        builder = CompletionBuilder()
+                        builder = AnswerBuilder()
                         async with contextlib.aclosing(
                                 texts(response, builder, self.settings)) as pieces:
                             async for text in pieces:
@@ -137,7 +142,7 @@ class ChatClient:
                                 watch.pause()  # a slow consumer is not a silent server
                                 yield text
                                 watch.resume()
-                        check_finished(builder)
+                        self._accept(builder.build(number))
                 except RequestError as error:
                     if delivered:
                         error.retryable = False
@@ -147,7 +152,8 @@ class ChatClient:
         """One attempt of `complete()`: `_exchange` written out, as it runs per request."""
         gate = self._gate
         started = await gate.enter(cost) if gate is not None else 0.0
-        builder = CompletionBuilder()
+        builder = AnswerBuilder()
+        completion: Completion | None = None
         headers: Mapping[str, str] | None = None
         watch: AttemptWatch | None = None
         error: RequestError | None = None
@@ -160,7 +166,8 @@ class ChatClient:
                 if response.status >= 300:
                     raise await status_error(response, self.settings.max_event_bytes)
                 await fold(response, builder, self.settings)
-            check_finished(builder)
+            completion = builder.build(number)
+            self._accept(completion)
         except BaseException as failure:
             mapped = self._failed(failure, number, watch, started, headers)
             if mapped is None:
@@ -170,7 +177,8 @@ class ChatClient:
             if watch is not None:
                 watch.stop()
         self._settle(started, headers, error, cause)
-        return builder.build(number)
+        assert completion is not None  # else _settle raised
+        return completion
 
     @contextlib.asynccontextmanager
     async def _exchange(

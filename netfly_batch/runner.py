@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
-from .chunks import Completion
+from .answer import Completion
 from .errors import RequestError
 from .linesource import WAIT, Wait
 from .plan import Job

@@ -7,7 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from netfly_batch.chunks import Completion, CompletionBuilder, error_from_object, parse_chunk
+from netfly_batch.answer import AnswerBuilder, Completion
+from netfly_batch.chunks import error_from_object, parse_chunk
 from netfly_batch.errors import StreamError
 
 CAPTURES = Path(__file__).parent / "data" / "captures"
@@ -26,7 +27,7 @@ def capture_data(name: str) -> list[str]:
 
 def fold(*chunks: dict) -> tuple[list[str], Completion]:
     """Add chunks to a fresh builder; return the texts added and the completion."""
-    builder = CompletionBuilder()
+    builder = AnswerBuilder()
     texts = [builder.add(chunk) for chunk in chunks]
     return texts, builder.build()
 
@@ -83,7 +84,7 @@ def test_usage_and_model_are_captured():
 
 def test_build_carries_attempts():
     """build(attempts=n) records how many attempts the completion took."""
-    builder = CompletionBuilder()
+    builder = AnswerBuilder()
     builder.add({"choices": [{"index": 0, "delta": {"content": "x"}}]})
     assert builder.build(attempts=3).attempts == 3
 

@@ -12,12 +12,9 @@ import logging
 from collections.abc import AsyncIterator, Generator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import orjson
-
-from ..chunks import DONE, CompletionBuilder, error_from_object
+from ..answer import AnswerBuilder, SSEAnswerReader
 from ..endpoints import FREENETFLY, endpoint_of
 from ..settings import ClientSettings, RetrySettings
-from ..sse import SSEDecoder
 from .base import AsyncGeneratorProvider, Messages, ProviderModelMixin
 
 if TYPE_CHECKING:  # aiohttp is imported when a request is made, not with the class
@@ -136,34 +133,18 @@ class FreeNetfly(AsyncGeneratorProvider, ProviderModelMixin):
         iterable of byte lines, with or without their line endings. Malformed chunks
         are logged and skipped; an error object in the stream raises `StreamError`.
         """
-        decoder = SSEDecoder()
-        builder = CompletionBuilder()
+        reader = SSEAnswerReader(AnswerBuilder(), on_malformed=_log_malformed)
         async for piece in _body_pieces(response.content):
-            for event in decoder.feed(piece):
-                if event.data == DONE:
-                    return
-                text = _lenient_text(event.data, builder)
-                if text:
-                    yield text
-        for event in decoder.close():
-            if event.data == DONE:
-                return
-            text = _lenient_text(event.data, builder)
-            if text:
+            for text in reader.feed(piece):
                 yield text
+            if reader.done:
+                return
+        for text in reader.close():
+            yield text
 
 
-def _lenient_text(data: str, builder: CompletionBuilder) -> str:
-    try:
-        chunk = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        log.warning("skipping a malformed chunk: %.80r", data)
-        return ""
-    if not isinstance(chunk, dict):
-        return ""
-    if chunk.get("error") is not None:
-        raise error_from_object(chunk["error"])
-    return builder.add(chunk)
+def _log_malformed(data: bytes) -> None:
+    log.warning("skipping a malformed chunk: %.80r", data.decode("utf-8", "replace"))
 
 
 async def _body_pieces(content: Any) -> AsyncIterator[bytes]:
