@@ -20,11 +20,17 @@ from pathlib import Path
 import orjson
 
 from .errors import OutputError, OutputLockedError
-from .prompts import DONE, KNOWN, NEW, REPEATED
+from .results import LEADING_FIELDS
 
 log = logging.getLogger(__name__)
 
 FSYNC_INTERVAL_S = 1.0
+
+# What OUT says of an input line's (id, request fingerprint): `LedgerState.check()`.
+NEW = 0  # no result for the id
+ANSWERED = 1  # an ok result for this very request: not sent again (the id is taken now)
+KNOWN = 2  # a result for another request, or an error: sent (`claim()` takes the id)
+REPEATED = 3  # an earlier line of this input took the id
 write_fd = os.write  # the one call that writes results; a seam for disk-full tests
 
 
@@ -71,25 +77,25 @@ class LedgerState:
     in_input: int = 0  # ids of `entries` that some line of this run's input names
 
     def check(self, prompt_id: str, fingerprint: int) -> int:
-        """What OUT says of an input line, as NEW, DONE, KNOWN or REPEATED.
+        """What OUT says of an input line, as NEW, ANSWERED, KNOWN or REPEATED.
 
-        DONE (an ok result for this very request) takes the id at once; a KNOWN id
+        ANSWERED (an ok result for this very request) takes the id at once; a KNOWN id
         (another request, or an error) is taken by `claim()` once its line is valid.
         REPEATED: an earlier line of the input took the id.
         """
-        key = hash(prompt_id) & _KEY_BITS
+        key = hash(prompt_id) & _KEY_BITS  # id_key(), inlined: this runs once per line
         value = self.entries.get(key)
         if value is None:
             return NEW
         if value == fingerprint >> _FINGERPRINT_SHIFT:  # ok, this request, no flag yet
             self.entries[key] = value | _CLAIMED
             self.in_input += 1
-            return DONE
+            return ANSWERED
         if value & _CLAIMED:
             return REPEATED
-        if value & ~_MENTIONED == fingerprint >> _FINGERPRINT_SHIFT:
+        if (value & ~_MENTIONED) == fingerprint >> _FINGERPRINT_SHIFT:
             self.claim(prompt_id)
-            return DONE
+            return ANSWERED
         return KNOWN
 
     def claim(self, prompt_id: str) -> bool:
@@ -277,22 +283,32 @@ class Ledger:
         return len(torn)
 
 
-# How our own result lines start (`Result.to_line`): read by a regular expression, the
-# shorter one first (most lines are ok results with a request_hash).
-_OWN_OK_LINE = re.compile(
-    rb'\{"id":"([^"\\]*)","status":"ok","attempts":\d+,"request_hash":"([0-9a-f]{14})'
-)
-_OWN_LINE = re.compile(
-    rb'\{"id":"([^"\\]*)","status":"(ok|error)","attempts":(\d+),'
-    rb'"request_hash":(?:"([0-9a-f]{14})[0-9a-f]{2}"|null),'
-)
+def own_line_start(values: dict[str, bytes]) -> re.Pattern[bytes]:
+    """A pattern for how our own result lines start: `results.LEADING_FIELDS`, in their
+    order, exactly as `Result.to_line` writes them, each value matched by `values[name]`."""
+    fields = [b'"' + name.encode() + b'":' + values[name] for name in LEADING_FIELDS]
+    return re.compile(rb"\{" + b",".join(fields))
+
+
+# Our own lines are read by a regular expression over their start, the shorter one first
+# (most lines are ok results with a request_hash). Groups are read by position (faster
+# than by name); a test holds their order to the names.
+_ID = rb'"(?P<id>[^"\\]*)"'  # an id that needs no JSON escape; others are parsed whole
+_OWN_OK_LINE = own_line_start({
+    "id": _ID, "status": rb'"ok"', "attempts": rb"\d+",
+    "request_hash": rb'"(?P<hash>[0-9a-f]{14})',
+})
+_OWN_LINE = own_line_start({
+    "id": _ID, "status": rb'"(?P<status>ok|error)"', "attempts": rb"(?P<attempts>\d+)",
+    "request_hash": rb'(?:"(?P<hash>[0-9a-f]{14})[0-9a-f]{2}"|null),',
+})
 
 
 def scan_into(path: Path, state: LedgerState) -> None:
     """Read every complete line of OUT into `state`, the latest result of an id winning.
 
-    Our own lines are read by their start alone (`id`, `status`, `attempts` and
-    `request_hash` come first); any other line is parsed as JSON.
+    Our own lines are read by their start alone (`results.LEADING_FIELDS` come first);
+    any other line is parsed as JSON.
     """
     entries, attempts = state.entries, state.attempts
     own_ok_line, own_line = _OWN_OK_LINE.match, _OWN_LINE.match
@@ -302,12 +318,12 @@ def scan_into(path: Path, state: LedgerState) -> None:
             try:
                 match = own_ok_line(line)
                 if match is not None:
-                    prompt_id, fingerprint = match.groups()
-                    key = hash(prompt_id.decode()) & _KEY_BITS
+                    prompt_id, fingerprint = match.groups()  # order: test_ledger checks
+                    key = hash(prompt_id.decode()) & _KEY_BITS  # id_key(), inlined
                     value = int(fingerprint, 16)
                 elif (match := own_line(line)) is not None:
                     prompt_id, status, count, fingerprint = match.groups()
-                    key = hash(prompt_id.decode()) & _KEY_BITS
+                    key = hash(prompt_id.decode()) & _KEY_BITS  # id_key(), inlined
                     value = int(fingerprint, 16) if fingerprint else _NO_FINGERPRINT
                     if status == b"error":
                         value |= _ERROR

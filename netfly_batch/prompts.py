@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from .ledger import ANSWERED, KNOWN, NEW, REPEATED
 from .linesource import WAIT, Wait
 
 _BOM = b"\xef\xbb\xbf"
@@ -60,9 +61,6 @@ class MaybeRepeated:
 
 Item = Prompt | InvalidLine | MaybeRepeated
 
-# What earlier results say of a line's (id, fingerprint): see `KnownIds.check`.
-NEW, DONE, KNOWN, REPEATED = range(4)
-
 
 class SeenIds(Protocol):
     """Remembers ids: `add()` says False when the id was (or may have been) seen before."""
@@ -73,8 +71,8 @@ class SeenIds(Protocol):
 class KnownIds(Protocol):
     """The ids that earlier results hold (e.g. `ledger.LedgerState`), exactly.
 
-    `check()` says NEW (no result), DONE (an ok result for this very request: the id is
-    taken now), KNOWN (a result for another request, or an error) or REPEATED (an
+    `check()` says NEW (no result), ANSWERED (an ok result for this very request: the id
+    is taken now), KNOWN (a result for another request, or an error) or REPEATED (an
     earlier line took the id). `claim()` takes a KNOWN id for a valid line.
     """
 
@@ -155,7 +153,7 @@ class PromptReader:
             request, prompt_id, metadata = parsed  # type: ignore[misc]
             fingerprint = _fingerprint(request, defaults)
             status = check(prompt_id, fingerprint)
-            if status == DONE:
+            if status == ANSWERED:
                 on_done(prompt_id)
                 continue
             item: Item = _validate(request, prompt_id, line_no, fingerprint, metadata)

@@ -12,6 +12,11 @@ from .errors import HTTPStatusError, RequestError, StreamError
 
 Status = Literal["ok", "error", "invalid"]
 
+# The keys every result line starts with, in this order. Resume reads our own lines by
+# their start alone (`ledger.own_line_start`), so `to_line` writes these first; new
+# fields go after them.
+LEADING_FIELDS = ("id", "status", "attempts", "request_hash")
+
 
 @dataclass(slots=True)
 class Result:
@@ -32,7 +37,7 @@ class Result:
     request_hash: str | None = None
 
     def to_line(self) -> bytes:
-        """One complete JSONL line, newline included."""
+        """One complete JSONL line, newline included; `LEADING_FIELDS` first."""
         if not self.finished_at:
             self.finished_at = utc_now()
         return orjson.dumps(

@@ -7,9 +7,20 @@ from pathlib import Path
 import orjson
 import pytest
 
-from netfly_batch.ledger import LedgerState, _parse_other_line, fingerprint_key, scan_into
-from netfly_batch.prompts import DONE, KNOWN, NEW, REPEATED, InvalidLine, PromptReader
-from netfly_batch.results import Result
+from netfly_batch.ledger import (
+    ANSWERED,
+    KNOWN,
+    NEW,
+    REPEATED,
+    LedgerState,
+    _OWN_LINE,
+    _OWN_OK_LINE,
+    _parse_other_line,
+    fingerprint_key,
+    scan_into,
+)
+from netfly_batch.prompts import InvalidLine, PromptReader
+from netfly_batch.results import LEADING_FIELDS, Result
 
 HASH_A = 0x0123456789ABCDEF
 HASH_B = 0xFEDCBA9876543210
@@ -48,6 +59,31 @@ OWN_LINES = [
 ]
 
 
+def test_result_lines_start_with_the_leading_fields():
+    """Result.to_line writes LEADING_FIELDS first, in order (the resume contract)."""
+    for line in OWN_LINES:
+        assert list(orjson.loads(line))[:len(LEADING_FIELDS)] == list(LEADING_FIELDS)
+
+
+@pytest.mark.parametrize(("line", "pattern"), [
+    (own_line("plain", "ok"), _OWN_OK_LINE),
+    (own_line("ünïcode id", "ok"), _OWN_OK_LINE),
+    (own_line("no hash", "ok", request_hash=None), _OWN_LINE),
+    (own_line("failed", "error", attempts=3), _OWN_LINE),
+], ids=["ok", "unicode ok", "ok without hash", "error"])
+def test_our_own_lines_take_the_fast_path(line, pattern):
+    """Lines a run writes are read by their start, never parsed whole (resume speed)."""
+    match = pattern.match(line)
+    assert match is not None
+    assert match.group("id").decode() == orjson.loads(line)["id"]
+
+
+def test_fast_path_groups_come_in_the_order_scan_into_reads_them():
+    """scan_into unpacks match.groups() by position: the names must stay in this order."""
+    assert _OWN_OK_LINE.groupindex == {"id": 1, "hash": 2}
+    assert _OWN_LINE.groupindex == {"id": 1, "status": 2, "attempts": 3, "hash": 4}
+
+
 @pytest.mark.parametrize("line", OWN_LINES, ids=lambda line: orjson.loads(line)["id"])
 def test_own_lines_read_by_their_start_mean_what_the_whole_line_says(tmp_path, line):
     whole = _parse_other_line(line)
@@ -71,12 +107,12 @@ def test_the_latest_line_of_an_id_wins_and_the_rest_are_dropped(tmp_path):
         foreign_line(id=7, status="ok", request_hash=f"{HASH_A:016x}"),
     )
     assert state.has_ok("a")
-    assert state.check("a", HASH_B) == DONE
+    assert state.check("a", HASH_B) == ANSWERED
     assert not state.has_ok("b")
     assert state.attempts_before("b", HASH_A) == 4
     assert state.attempts_before("b", HASH_B) == 0  # attempts count for that request only
     assert not state.has("c")
-    assert state.check("7", HASH_A) == DONE  # a numeric id is its text
+    assert state.check("7", HASH_A) == ANSWERED  # a numeric id is its text
     assert state.dropped_lines == 4  # a's error, b's ok, c's invalid result, the garbage
     assert len(state) == 3
 
@@ -85,7 +121,7 @@ def test_check_and_claim(tmp_path):
     state = scanned(tmp_path, own_line("done", "ok"), own_line("failed", "error", 2))
     assert state.check("new", HASH_A) == NEW
     assert state.check("done", HASH_B) == KNOWN  # another request: not taken yet
-    assert state.check("done", HASH_A) == DONE  # taken now
+    assert state.check("done", HASH_A) == ANSWERED  # taken now
     assert state.check("done", HASH_A) == REPEATED
     assert state.check("done", HASH_B) == REPEATED
     assert state.check("failed", HASH_A) == KNOWN
@@ -155,7 +191,7 @@ def test_ids_no_line_names_are_counted_whatever_the_order_of_lines(tmp_path):
     state = scanned(tmp_path, *(own_line(i, "ok") for i in ("a", "b", "c", "d")),
                     own_line("e", "error", 2))
     state.mention("a")  # a broken line of a first ...
-    assert state.check("a", HASH_A) == DONE  # ... then its done line
+    assert state.check("a", HASH_A) == ANSWERED  # ... then its done line
     state.mention("a")
     assert state.check("b", HASH_B) == KNOWN
     assert state.claim("b") is True
