@@ -8,13 +8,13 @@ import orjson
 import pytest
 
 from netfly_batch.ledger import (
+    _OWN_LINE,
+    _OWN_OK_LINE,
     ANSWERED,
     KNOWN,
     NEW,
     REPEATED,
     LedgerState,
-    _OWN_LINE,
-    _OWN_OK_LINE,
     _parse_other_line,
     fingerprint_key,
     scan_into,
