@@ -1,7 +1,7 @@
 """One `netfly-batch run`: its lifecycle (signals, deadline, fsync, the pool).
 
 Data flows one way: INPUT (`inputs.py`) -> prompts (`prompts.py`) -> jobs (`plan.py`,
-with what OUT holds from `ledger.py`) -> the pool (`runner.py`) -> OUT and counters.
+with what OUT holds from `ledger.py`) -> the pool (`pool.py`) -> OUT and counters.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from .ledger import FSYNC_INTERVAL_S, Ledger, LedgerState
 from .linesource import Wait
 from .outcome import INTERRUPTED, Counters, RunOutcome, Stop
 from .plan import Job, Planner, request_defaults
+from .pool import run_pool
 from .progress import ProgressBar
 from .prompts import InvalidLine, PromptReader
 from .results import Result
 from .run_settings import RunSettings
-from .runner import run_pool
 from .settings import ClientSettings, RetrySettings
 
 if TYPE_CHECKING:  # imported when the first request is sent
@@ -95,7 +95,7 @@ class BatchRun:
                 loop.remove_signal_handler(signum)
         return RunOutcome(self.counters, self.stop, self.signal_number)
 
-    def _complete(self, body: dict[str, Any], cost: int = 0) -> Awaitable[Completion]:
+    def _send(self, body: dict[str, Any], cost: int = 0) -> Awaitable[Completion]:
         """Send one request; the client (and aiohttp) is set up on the first one, so a
         rerun with nothing left to send never pays for it."""
         client = self._client
@@ -109,7 +109,7 @@ class BatchRun:
     async def _run_pool(self, jobs: Iterator[Job | Wait]) -> None:
         loop = asyncio.get_running_loop()
         pool = asyncio.ensure_future(run_pool(
-            jobs, self._complete, self._record, self.settings.concurrency,
+            jobs, self._send, self._record, self.settings.concurrency,
             should_stop=lambda: self.stop is not None, input_ready=self.input.ready,
         ))
         self._pool = pool

@@ -1,9 +1,10 @@
 """A Bloom filter of ids: two bytes per id, so a million-line input stays small.
 
-It answers "new" or "maybe seen"; the runner settles each "maybe" exactly with a
-second pass over the input (`prompts.settle_repeats`). Blocked: the bits of one id all
-fall in one 64-bit word, one hash per id (Python's own string hash: the filter lives
-and dies in one process, so its per-process salt does no harm). Pure, no I/O.
+It answers "new" or "maybe seen"; the planner settles each "maybe" exactly with a
+second pass over the input (`PromptReader.settle`, called by `Planner.jobs`).
+Blocked: the bits of one id all fall in one 64-bit word, one hash per id (Python's own
+string hash: the filter lives and dies in one process, so its per-process salt does no
+harm). Pure, no I/O.
 """
 
 from __future__ import annotations

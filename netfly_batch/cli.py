@@ -1,6 +1,6 @@
 """The `netfly-batch` command: options -> settings -> call; errors -> exit codes.
 
-Heavy imports (aiohttp, the runner) happen inside the commands so `--help` is quick.
+Heavy imports (aiohttp, the run) happen inside the commands so `--help` is quick.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 import orjson
 
-from . import settings as defaults
+from . import settings
 from .errors import NetflyError, OutputLockedError
 from .run_options import Duration, settings_from_options
 from .simulator.options import simulator_options, simulator_settings_from_options
+from .simulator.settings import DEFAULT_HOST, DEFAULT_PORT
 
 if TYPE_CHECKING:
     from .batch import BatchRun, RunOutcome
@@ -58,7 +59,7 @@ def main() -> None:
               type=click.Path(dir_okay=False),
               help="Results JSONL; if it exists the run resumes (only unfinished prompts are sent)."
               )
-@click.option("--base-url", envvar="NETFLY_BASE_URL", default=defaults.FREENETFLY_URL,
+@click.option("--base-url", envvar="NETFLY_BASE_URL", default=settings.FREENETFLY_URL,
               show_default=True, help="Server to talk to (any OpenAI-compatible server).")
 @click.option("--endpoint", envvar="NETFLY_ENDPOINT", default=None,
               help="Chat-completions path [default: the FreeNetfly path with the default "
@@ -66,8 +67,8 @@ def main() -> None:
 @click.option("--api-key", envvar="NETFLY_API_KEY", default=None,
               help="Bearer token (or env NETFLY_API_KEY); never printed or written.")
 @click.option("-m", "--model", envvar="NETFLY_MODEL", default=None,
-              help=f"Model for lines that name none [default: {defaults.DEFAULT_MODEL}].")
-@click.option("-c", "--concurrency", envvar="NETFLY_CONCURRENCY", default=defaults.CONCURRENCY,
+              help=f"Model for lines that name none [default: {settings.DEFAULT_MODEL}].")
+@click.option("-c", "--concurrency", envvar="NETFLY_CONCURRENCY", default=settings.CONCURRENCY,
               show_default=True, type=click.IntRange(1, 10000),
               help="Most requests in flight at once.")
 @click.option("--rpm", envvar="NETFLY_RPM", type=click.FloatRange(0, min_open=True), default=None,
@@ -77,23 +78,23 @@ def main() -> None:
 @click.option("--adaptive/--no-adaptive", envvar="NETFLY_ADAPTIVE", default=False,
               show_default=True,
               help="Halve the in-flight limit on 429s, grow it back on successes (<= -c).")
-@click.option("--breaker-threshold", default=defaults.BREAKER_THRESHOLD, show_default=True,
+@click.option("--breaker-threshold", default=settings.BREAKER_THRESHOLD, show_default=True,
               type=click.IntRange(0),
               help="Stop the run after this many refused attempts in a row "
                    "(connection refused, DNS, TLS, 401, 403); 0: never.")
-@click.option("--max-attempts", envvar="NETFLY_MAX_ATTEMPTS", default=defaults.MAX_ATTEMPTS,
+@click.option("--max-attempts", envvar="NETFLY_MAX_ATTEMPTS", default=settings.MAX_ATTEMPTS,
               show_default=True, type=click.IntRange(1, 100),
               help="HTTP attempts per prompt (first one included) before it is an error.")
-@click.option("--retry-wait", default=defaults.INITIAL_WAIT_S, show_default=True,
+@click.option("--retry-wait", default=settings.INITIAL_WAIT_S, show_default=True,
               type=click.FloatRange(0), help="Seconds before the 2nd attempt; doubles after.")
-@click.option("--connect-timeout", default=defaults.CONNECT_TIMEOUT_S, show_default=True,
+@click.option("--connect-timeout", default=settings.CONNECT_TIMEOUT_S, show_default=True,
               type=click.FloatRange(0, min_open=True), help="Seconds to open a connection.")
-@click.option("--idle-timeout", default=defaults.IDLE_TIMEOUT_S, show_default=True,
+@click.option("--idle-timeout", default=settings.IDLE_TIMEOUT_S, show_default=True,
               type=click.FloatRange(0, min_open=True),
               help="Seconds without a byte (headers or chunks) before an attempt fails.")
-@click.option("--timeout", "total_timeout", default=defaults.TOTAL_TIMEOUT_S, show_default=True,
+@click.option("--timeout", "total_timeout", default=settings.TOTAL_TIMEOUT_S, show_default=True,
               type=click.FloatRange(0, min_open=True), help="Seconds one attempt may take in all.")
-@click.option("--max-event-bytes", default=defaults.MAX_EVENT_BYTES, show_default=True,
+@click.option("--max-event-bytes", default=settings.MAX_EVENT_BYTES, show_default=True,
               type=click.IntRange(1024), help="Largest streamed event accepted.")
 @click.option("--proxy", envvar="NETFLY_PROXY", default=None,
               help="HTTP proxy URL, e.g. http://user:pass@host:3128 (never printed).")
@@ -144,8 +145,10 @@ def run(**options: Any) -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+@click.option("--host", default=DEFAULT_HOST, show_default=True,
+              help="Address to listen on.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True,
+              type=click.IntRange(0, 65535),
               help="Port to listen on (0: any free port).")
 @simulator_options("")
 def serve(host: str, port: int, **options: Any) -> None:
@@ -153,7 +156,7 @@ def serve(host: str, port: int, **options: Any) -> None:
     _setup_logging()
     from .simulator import serve_forever
 
-    sim_settings = _sim_settings(options, "")
+    sim_settings = simulator_settings_from_options(options, "")
     _run_async(serve_forever(sim_settings, host, port, lambda text: click.echo(text, err=True)))
 
 
@@ -210,7 +213,7 @@ def _some(ids: list[str], shown: int = 5) -> str:
 async def _run(options: dict[str, Any]) -> int:
     from .batch import BatchRun
 
-    sim_settings = _sim_settings(options, "sim-")
+    sim_settings = simulator_settings_from_options(options, "sim-")
     run_settings, client_settings, retry = settings_from_options(options)
     stderr = sys.stderr
     endpoint = run_settings.endpoint
@@ -268,13 +271,6 @@ def _exit_code(outcome: RunOutcome, summary: dict[str, Any]) -> int:
         return 128 + int(outcome.signal_number or 0)
     return {"endpoint_down": EXIT_ENDPOINT_DOWN,
             "max_runtime": EXIT_STOPPED_AT_MAX_RUNTIME}[outcome.stop.kind]
-
-
-def _sim_settings(options: dict[str, Any], prefix: str) -> Any:
-    try:
-        return simulator_settings_from_options(options, prefix)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
 
 
 def _run_async(coroutine: Coroutine[Any, Any, T]) -> T:

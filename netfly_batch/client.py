@@ -1,6 +1,6 @@
 """The aiohttp client: one shared connection pool, `ChatClient.complete()` and `stream()`.
 
-One attempt is one whole HTTP request and its whole body (read by `bodies.py`). An
+One attempt is one whole HTTP request and its whole body (read by `response.py`). An
 attempt succeeds only when its answer passes the acceptance check (`accept`, by default
 `require_finish`: `[DONE]` or a clean close without a `finish_reason` is a truncated
 stream, retryable, its partial text discarded).
@@ -19,10 +19,10 @@ import aiohttp
 import orjson
 
 from .answer import AnswerBuilder, AnswerCheck, Completion, require_finish
-from .bodies import fold, status_error, texts, transport_error
 from .deadlines import AttemptClock, AttemptWatch
 from .endpoints import Endpoint, endpoint_of
 from .errors import RequestError, TransportError, redact
+from .response import fold, status_error, texts, transport_error
 from .retry import Sleep, is_retryable, retrying, wait_before
 from .settings import ClientSettings, RetrySettings
 

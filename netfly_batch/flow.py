@@ -9,12 +9,12 @@ in-flight limit and any pool-wide pause), `leave(started, error, headers)` after
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .durations import parse_duration
 from .errors import HTTPStatusError, RequestError, TransportError
 from .settings import BREAKER_THRESHOLD
 
@@ -191,22 +191,3 @@ class FlowControl:
             self.tripped_by = error
             if self._on_trip is not None:
                 self._on_trip(error)
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_PART_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> float | None:
-    """OpenAI's reset durations: `1s`, `6m0s`, `20ms`, `0.5s`; a bare number is seconds."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        return None
-    return sum(float(number) * _PART_S[unit] for number, unit in parts)

@@ -28,7 +28,6 @@ class MergeReport:
     unreadable_lines: int = 0
     missing: list[str] = field(default_factory=list)
     not_in_input: list[str] = field(default_factory=list)
-    input_checked: bool = False
 
 
 def merge_outputs(sources: list[Path], target: Path, input_path: Path | None = None
@@ -58,7 +57,6 @@ def merge_outputs(sources: list[Path], target: Path, input_path: Path | None = N
         report.by_status["invalid"] = len(keep_invalid)
     if input_path is not None:
         input_ids = set(_input_ids(input_path))
-        report.input_checked = True
         report.missing = sorted(i for i in input_ids if i not in latest)
         report.not_in_input = sorted(i for i in latest if i not in input_ids)
     return report

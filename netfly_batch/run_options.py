@@ -12,14 +12,12 @@ from typing import Any
 import click
 import orjson
 
+from .durations import parse_duration
 from .endpoints import endpoint_for
 from .errors import ModelNotSupportedError
 from .run_settings import RunSettings
 from .settings import ClientSettings, RetrySettings
 from .shard import Shard, ShardError, parse_shard
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?", re.IGNORECASE)
-_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
 class Duration(click.ParamType):
@@ -31,17 +29,10 @@ class Duration(click.ParamType):
                 ctx: click.Context | None) -> float:
         if isinstance(value, int | float):
             return float(value)
-        text = str(value).strip().replace(" ", "")
-        total, position = 0.0, 0
-        for match in _DURATION.finditer(text):
-            if match.start() != position:
-                break
-            unit = match.group(2).lower() if match.group(2) else None
-            total += float(match.group(1)) * _UNIT_S[unit]
-            position = match.end()
-        if not text or position != len(text):
+        seconds = parse_duration(str(value))
+        if seconds is None:
             self.fail(f"{value!r} is not a duration (e.g. 90s, 55m, 1h30m)", param, ctx)
-        return total
+        return seconds
 
 
 def parse_param(text: str) -> tuple[str, Any]:

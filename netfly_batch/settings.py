@@ -54,7 +54,7 @@ class ClientSettings:
     idle_timeout_s: float = IDLE_TIMEOUT_S
     total_timeout_s: float = TOTAL_TIMEOUT_S
     max_event_bytes: int = MAX_EVENT_BYTES
-    connection_limit: int = 0  # 0: no limit of its own; the runner bounds concurrency
+    connection_limit: int = 0  # 0: no limit of its own; the pool bounds concurrency
     extra_headers: tuple[tuple[str, str], ...] = ()
     # The desktop-browser headers the FreeNetfly service was sent; other servers need none.
     browser_headers: bool = True

@@ -21,7 +21,6 @@ from netfly_batch.flow import (
     FlowSettings,
     TokenBucket,
     estimate_tokens,
-    parse_duration,
 )
 
 
@@ -37,15 +36,6 @@ class FakeClock:
 
 def run_cli(*args: str) -> Any:
     return CliRunner().invoke(main, ["run", *args], catch_exceptions=False)
-
-
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("1s", 1.0), ("6m0s", 360.0), ("20ms", 0.02), ("0.5s", 0.5), ("1h2m3s", 3723.0),
-    ("7", 7.0), ("", None), ("soon", None), ("5x", None),
-], ids=["s", "m-s", "ms", "fraction", "h-m-s", "bare", "empty", "word", "unit"])
-def test_parse_duration(text: str, seconds: float | None) -> None:
-    """OpenAI's reset durations read as seconds; garbage reads as None."""
-    assert parse_duration(text) == seconds
 
 
 def test_estimate_tokens_is_chars_over_four_plus_max_tokens() -> None:

@@ -127,7 +127,7 @@ async def test_a_line_that_comes_wakes_one_waiting_worker_not_all(monkeypatch) -
     """With 200 workers idle on a slow input, each new line costs a few `next()` calls."""
     import asyncio
 
-    from netfly_batch import runner
+    from netfly_batch import pool as pool_module
 
     arrived: asyncio.Queue[int] = asyncio.Queue()
     ready = asyncio.Event()
@@ -146,13 +146,13 @@ async def test_a_line_that_comes_wakes_one_waiting_worker_not_all(monkeypatch) -
                 return
             yield number
 
-    async def sent(job: int, complete: object) -> int:
+    async def sent(job: int, send: object) -> int:
         return job
 
-    monkeypatch.setattr(runner, "send_job", sent)
+    monkeypatch.setattr(pool_module, "send_job", sent)
     done: list[int] = []
-    pool = asyncio.ensure_future(runner.run_pool(
-        jobs(), complete=None, record=done.append, concurrency=200,  # type: ignore[arg-type]
+    pool = asyncio.ensure_future(pool_module.run_pool(
+        jobs(), send=None, record=done.append, concurrency=200,  # type: ignore[arg-type]
         input_ready=ready.wait))
     await asyncio.sleep(0.05)
     calls_when_idle = calls

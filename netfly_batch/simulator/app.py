@@ -10,17 +10,17 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from netfly_batch.simulator.chat import (
+from .chat import (
     BadRequestError,
     ChatRequest,
-    complete,
     last_user_text,
     parse_chat_request,
     prompt_key,
     reply_for,
+    simulate_answer,
 )
-from netfly_batch.simulator.faults import FaultKind, FaultPlan
-from netfly_batch.simulator.responses import (
+from .faults import FaultKind, FaultPlan
+from .responses import (
     CLOSING_KEY,
     cut_connection,
     error_payload,
@@ -29,7 +29,7 @@ from netfly_batch.simulator.responses import (
     send_stream,
     status_fault_response,
 )
-from netfly_batch.simulator.settings import SimulatorSettings
+from .settings import SimulatorSettings
 
 __all__ = [
     "CHAT_PATHS",
@@ -138,7 +138,7 @@ async def answer(
         cut_connection(request)
         return web.Response()  # never sent: the connection is gone
     attempt = request.app[STATS_KEY].attempts_by_key[key]
-    completion = complete(chat, completion_id=f"chatcmpl-sim-{key}-{attempt}", created=now())
+    completion = simulate_answer(chat, completion_id=f"chatcmpl-sim-{key}-{attempt}", created=now())
     if chat.stream:
         return await send_stream(request, completion, fault, settings)
     return await send_json(request, completion, fault, settings)

@@ -31,7 +31,7 @@ class ChatRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class Completion:
+class SimulatedAnswer:
     """One answer, before it is written as a JSON object or as stream chunks."""
 
     id: str
@@ -140,13 +140,13 @@ def count_tokens(text: str) -> int:
     return len(text.split())
 
 
-def complete(request: ChatRequest, *, completion_id: str, created: int) -> Completion:
+def simulate_answer(request: ChatRequest, *, completion_id: str, created: int) -> SimulatedAnswer:
     """The answer to `request`, cut by its `max_tokens`."""
     content, cut = truncate_words(reply_for(request.messages, request.model), request.max_tokens)
     prompt_tokens = sum(
         count_tokens(message_text(message.get("content"))) for message in request.messages
     )
-    return Completion(
+    return SimulatedAnswer(
         id=completion_id,
         model=request.model,
         created=created,

@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 import click
 
-from netfly_batch.simulator import settings as defaults
-from netfly_batch.simulator.faults import FaultKind, FaultRates, parse_fault_kind
-from netfly_batch.simulator.settings import SimulatorSettings
+from . import settings as defaults
+from .faults import FaultKind, FaultRates, parse_fault_kind
+from .settings import SimulatorSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 

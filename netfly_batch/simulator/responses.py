@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from netfly_batch.simulator.chat import Completion, split_content
-from netfly_batch.simulator.faults import FaultKind
-from netfly_batch.simulator.settings import SimulatorSettings, format_retry_after
+from .chat import SimulatedAnswer, split_content
+from .faults import FaultKind
+from .settings import SimulatorSettings, format_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def sse_event(payload: Any) -> bytes:
 
 
 def chunk_payload(
-    completion: Completion, delta: dict[str, str], finish_reason: str | None = None
+    completion: SimulatedAnswer, delta: dict[str, str], finish_reason: str | None = None
 ) -> dict[str, Any]:
     """A `chat.completion.chunk` object carrying `delta`."""
     return {
@@ -53,7 +53,7 @@ def chunk_payload(
     }
 
 
-def completion_payload(completion: Completion, finish_reason: str | None) -> dict[str, Any]:
+def completion_payload(completion: SimulatedAnswer, finish_reason: str | None) -> dict[str, Any]:
     """A non-streamed `chat.completion` object."""
     return {
         "id": completion.id,
@@ -77,7 +77,7 @@ def error_payload(message: str, error_type: str | None, code: str | None) -> dic
 
 
 def stream_events(
-    completion: Completion, fault: FaultKind | None, chunk_count: int, inband_error_code: str
+    completion: SimulatedAnswer, fault: FaultKind | None, chunk_count: int, inband_error_code: str
 ) -> tuple[list[bytes], StreamEnd]:
     """The SSE events of one streamed answer and how the body ends (pure)."""
     role = sse_event(chunk_payload(completion, {"role": "assistant"}))
@@ -181,7 +181,7 @@ async def open_stream(
 
 async def send_stream(
     request: web.Request,
-    completion: Completion,
+    completion: SimulatedAnswer,
     fault: FaultKind | None,
     settings: SimulatorSettings,
 ) -> web.StreamResponse:
@@ -215,7 +215,7 @@ async def finish_body(
 
 async def send_json(
     request: web.Request,
-    completion: Completion,
+    completion: SimulatedAnswer,
     fault: FaultKind | None,
     settings: SimulatorSettings,
 ) -> web.StreamResponse:

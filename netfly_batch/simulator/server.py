@@ -11,13 +11,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from netfly_batch.simulator.app import STATS_KEY, SimulatorStats, build_app
-from netfly_batch.simulator.settings import SimulatorSettings
+from .app import STATS_KEY, SimulatorStats, build_app
+from .settings import DEFAULT_HOST, SimulatorSettings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
 # Seconds the shutdown waits for answers in progress (stalls!) before cancelling them.
 SHUTDOWN_TIMEOUT_S = 0.5
 LISTENING = (

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from ..settings import FREENETFLY_MODELS
 from .faults import FaultKind, FaultRates
 
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000  # `netfly-batch serve`
 DEFAULT_SEED = 0
 DEFAULT_CHUNK_COUNT = 8
 DEFAULT_FIRST_BYTE_DELAY_S = 0.0

@@ -17,15 +17,15 @@ from .results import Result, error_fields
 log = logging.getLogger(__name__)
 
 
-class Complete(Protocol):
-    """Anything that turns a request body into a whole answer (e.g. `ChatClient.complete`)."""
+class SendRequest(Protocol):
+    """Sends one request body, returns its whole answer (e.g. `ChatClient.complete`)."""
 
     def __call__(self, body: dict[str, Any], cost: int = 0) -> Awaitable[Completion]: ...
 
 
 async def run_pool(
     jobs: Iterator[Job | Wait],
-    complete: Complete,
+    send: SendRequest,
     record: Callable[[Result], None],
     concurrency: int,
     should_stop: Callable[[], bool] = lambda: False,
@@ -50,7 +50,7 @@ async def run_pool(
                 async with waiting_turn:  # so a new line wakes one worker, not all
                     await input_ready()
                 continue
-            record(await send_job(job, complete))  # type: ignore[arg-type]
+            record(await send_job(job, send))  # type: ignore[arg-type]
 
     try:
         async with asyncio.TaskGroup() as group:
@@ -60,12 +60,12 @@ async def run_pool(
         raise group.exceptions[0] from None
 
 
-async def send_job(job: Job, complete: Complete) -> Result:
+async def send_job(job: Job, send: SendRequest) -> Result:
     """One prompt to one result line; never raises (but for cancellation)."""
     prompt = job.prompt
     started = time.monotonic()
     try:
-        completion = await complete(job.body, job.cost)
+        completion = await send(job.body, job.cost)
     except RequestError as error:
         return _result(job, "error", job.attempts_before + error.attempts, started,
                        error=error_fields(error))
