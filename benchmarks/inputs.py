@@ -38,7 +38,7 @@ def done_fingerprint(index: int) -> str:
     Computed with the package's own functions, so a resume over the OUT written by
     `write_done_output` sends nothing (the resume scenario checks that, too).
     """
-    from netfly_batch.prompts import request_fingerprint
+    from netfly_batch.batch.prompts import request_fingerprint
 
     return request_fingerprint({"id": f"p{index}", "prompt": prompt_text(index)},
                                _run_defaults())
@@ -46,8 +46,8 @@ def done_fingerprint(index: int) -> str:
 
 @functools.cache
 def _run_defaults() -> bytes:
-    from netfly_batch.batch import request_defaults
-    from netfly_batch.run_settings import RunSettings
+    from netfly_batch.batch.plan import request_defaults
+    from netfly_batch.batch.run_settings import RunSettings
 
     return request_defaults(RunSettings(input_path="-", output_path="-"))
 

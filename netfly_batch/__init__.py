@@ -1,5 +1,17 @@
 """netfly-batch: large batches of streamed chat completions, reliably and fast.
 
+Layers, highest first; a module imports only its own layer and those below it
+(`tests/test_layers.py` holds this):
+
+    cli/, api.py, __init__   commands and the public Python API
+    outputs/                 made from OUT files: merge (export, report)
+    batch/  providers/  simulator/
+                             one run, INPUT to OUT | the seed's FreeNetfly API | the
+                             simulated server (peers: none imports another)
+    http/                    endpoints (one, or a fleet), ChatClient, retries, limits
+    wire/                    SSE, chunks, the answer and its acceptance (pure)
+    core                     errors.py, settings.py, results.py, durations.py
+
 Public names are imported on first use (PEP 562), so `netfly-batch --help` does not pay
 for aiohttp.
 """
@@ -13,9 +25,9 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "AsyncGeneratorProvider": "providers",
-    "ChatClient": "client",
+    "ChatClient": "http.client",
     "ClientSettings": "settings",
-    "Completion": "answer",
+    "Completion": "wire.answer",
     "FreeNetfly": "providers",
     "HTTPStatusError": "errors",
     "InputError": "errors",
@@ -51,9 +63,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .answer import Completion
     from .api import complete
-    from .client import ChatClient
     from .errors import (
         HTTPStatusError,
         InputError,
@@ -64,8 +74,10 @@ if TYPE_CHECKING:
         StreamError,
         TransportError,
     )
+    from .http.client import ChatClient
     from .providers import AsyncGeneratorProvider, FreeNetfly, ProviderModelMixin
     from .settings import ClientSettings, RetrySettings
+    from .wire.answer import Completion
 
 
 def __getattr__(name: str) -> Any:

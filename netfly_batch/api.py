@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .answer import Completion
-from .client import ChatClient
-from .endpoints import endpoint_of
+from .http.client import ChatClient
+from .http.endpoints import endpoint_of
 from .providers import FreeNetfly
 from .settings import DEFAULT_MODEL
+from .wire.answer import Completion
 
 
 async def complete(messages: list[dict[str, Any]], model: str = DEFAULT_MODEL,

@@ -7,9 +7,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from netfly_batch.answer import AnswerBuilder, Completion
-from netfly_batch.chunks import error_from_object, parse_chunk
 from netfly_batch.errors import StreamError
+from netfly_batch.wire.answer import AnswerBuilder, Completion
+from netfly_batch.wire.chunks import error_from_object, parse_chunk
 
 CAPTURES = Path(__file__).parent / "data" / "captures"
 LLAMA_TEXT = (

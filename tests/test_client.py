@@ -10,8 +10,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from netfly_batch.client import ChatClient
 from netfly_batch.errors import HTTPStatusError, RequestError, StreamError, TransportError
+from netfly_batch.http.client import ChatClient
 from netfly_batch.settings import FREENETFLY_ENDPOINT, ClientSettings, RetrySettings
 
 CAPTURES = Path(__file__).parent / "data" / "captures"

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from netfly_batch.deadlines import AttemptClock, AttemptWatch
+from netfly_batch.http.deadlines import AttemptClock, AttemptWatch
 
 
 async def silent_attempt(clock: AttemptClock, seconds: float = 10.0) -> AttemptWatch:

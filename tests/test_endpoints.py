@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from netfly_batch.endpoints import FREENETFLY, Endpoint, endpoint_for, endpoint_of
 from netfly_batch.errors import ModelNotSupportedError
+from netfly_batch.http.endpoints import FREENETFLY, Endpoint, endpoint_for, endpoint_of
 from netfly_batch.settings import BODY_DEFAULTS, ClientSettings
 
 

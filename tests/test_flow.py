@@ -16,7 +16,7 @@ from servers import app_thread, read_results, simulator_thread, sse_answer, writ
 
 from netfly_batch.cli import main
 from netfly_batch.errors import HTTPStatusError, TransportError
-from netfly_batch.flow import (
+from netfly_batch.http.flow import (
     FlowControl,
     FlowSettings,
     TokenBucket,

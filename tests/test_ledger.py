@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from netfly_batch.ledger import (
+from netfly_batch.batch.ledger import (
     _OWN_LINE,
     _OWN_OK_LINE,
     ANSWERED,
@@ -19,7 +19,7 @@ from netfly_batch.ledger import (
     fingerprint_key,
     scan_into,
 )
-from netfly_batch.prompts import InvalidLine, PromptReader
+from netfly_batch.batch.prompts import InvalidLine, PromptReader
 from netfly_batch.results import LEADING_FIELDS, Result
 
 HASH_A = 0x0123456789ABCDEF
@@ -146,7 +146,7 @@ def reread(state: LedgerState, *lines: dict[str, object]) -> list[object]:
 
 def test_repeats_of_ids_in_out_are_found_whatever_the_order(tmp_path):
     """Done, changed, failed and broken lines sharing ids: the first valid line wins."""
-    from netfly_batch.prompts import request_fingerprint
+    from netfly_batch.batch.prompts import request_fingerprint
 
     first = {"id": "x", "prompt": "same as before"}
     state = scanned(tmp_path, own_line("x", "ok", request_hash=int(request_fingerprint(first), 16)),
@@ -201,7 +201,7 @@ def test_ids_no_line_names_are_counted_whatever_the_order_of_lines(tmp_path):
 
 
 def test_a_broken_line_of_a_taken_id_reports_what_is_wrong_with_it(tmp_path):
-    from netfly_batch.prompts import request_fingerprint
+    from netfly_batch.batch.prompts import request_fingerprint
 
     line = {"id": "a", "prompt": "hi"}
     state = scanned(tmp_path, own_line("a", "ok", request_hash=int(request_fingerprint(line), 16)))

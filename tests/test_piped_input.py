@@ -14,8 +14,8 @@ import orjson
 import pytest
 from servers import read_results, simulator_thread
 
+from netfly_batch.batch.linesource import WAIT, ThreadedLines, Wait
 from netfly_batch.errors import InputFileError
-from netfly_batch.linesource import WAIT, ThreadedLines, Wait
 from netfly_batch.simulator import SimulatorSettings
 
 
@@ -127,7 +127,7 @@ async def test_a_line_that_comes_wakes_one_waiting_worker_not_all(monkeypatch) -
     """With 200 workers idle on a slow input, each new line costs a few `next()` calls."""
     import asyncio
 
-    from netfly_batch import pool as pool_module
+    from netfly_batch.batch import pool as pool_module
 
     arrived: asyncio.Queue[int] = asyncio.Queue()
     ready = asyncio.Event()

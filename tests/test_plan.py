@@ -8,13 +8,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from netfly_batch.endpoints import FREENETFLY, Endpoint
-from netfly_batch.ledger import LedgerState, scan_into
-from netfly_batch.plan import Job, Planner, request_defaults
-from netfly_batch.prompts import InvalidLine, Prompt, PromptReader
+from netfly_batch.batch.ledger import LedgerState, scan_into
+from netfly_batch.batch.plan import Job, Planner, request_defaults
+from netfly_batch.batch.prompts import InvalidLine, Prompt, PromptReader
+from netfly_batch.batch.run_settings import RunSettings
+from netfly_batch.batch.shard import Shard, shard_of
+from netfly_batch.http.endpoints import FREENETFLY, Endpoint
 from netfly_batch.results import Result
-from netfly_batch.run_settings import RunSettings
-from netfly_batch.shard import Shard, shard_of
 
 OTHER = Endpoint("http://127.0.0.1:9")
 

@@ -10,10 +10,9 @@ import pytest
 from click.testing import CliRunner
 from servers import read_results, simulator_thread, write_jsonl
 
-from netfly_batch import bloom
-from netfly_batch.bloom import BloomFilter
-from netfly_batch.cli import main
-from netfly_batch.prompts import (
+from netfly_batch.batch import bloom
+from netfly_batch.batch.bloom import BloomFilter
+from netfly_batch.batch.prompts import (
     ExactIds,
     InvalidLine,
     MaybeRepeated,
@@ -21,6 +20,7 @@ from netfly_batch.prompts import (
     read_prompts,
     settle_repeats,
 )
+from netfly_batch.cli import main
 
 
 def lines_of(ids: list[str]) -> list[bytes]:
@@ -74,7 +74,7 @@ def test_read_prompts_with_a_saturated_filter_defers_instead_of_rejecting() -> N
 def test_run_with_false_maybes_sends_each_id_once(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Even when the filter suspects almost everything, each id is sent once, repeats invalid."""
-    monkeypatch.setattr("netfly_batch.inputs.BloomFilter", TinyBloom)
+    monkeypatch.setattr("netfly_batch.batch.inputs.BloomFilter", TinyBloom)
     ids = [f"q{n}" for n in range(40)] + ["q3", "q17", "q3"]
     source = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "prompt": f"about {i}"} for i in ids])
     out = tmp_path / "out.jsonl"
@@ -94,7 +94,7 @@ def test_run_with_false_maybes_sends_each_id_once(tmp_path: Path,
 def test_a_corrected_copy_after_a_broken_line_is_sent(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """A broken line uses no id, so its corrected copy later is sent, Bloom filter or not."""
-    monkeypatch.setattr("netfly_batch.inputs.BloomFilter", TinyBloom)
+    monkeypatch.setattr("netfly_batch.batch.inputs.BloomFilter", TinyBloom)
     source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "prompt": 5},
                                                  {"id": "a", "prompt": "fixed"}])
     out = tmp_path / "out.jsonl"

@@ -16,8 +16,8 @@ from aioresponses import aioresponses
 from yarl import URL
 
 import netfly_batch
-from netfly_batch.client import ChatClient
 from netfly_batch.errors import HTTPStatusError, TransportError
+from netfly_batch.http.client import ChatClient
 from netfly_batch.providers import FreeNetfly
 from netfly_batch.settings import ClientSettings
 

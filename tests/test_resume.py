@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from servers import read_results, simulator_thread, write_jsonl
 
-from netfly_batch import ledger as ledger_module
+from netfly_batch.batch import ledger as ledger_module
 from netfly_batch.cli import main
 from netfly_batch.simulator import SimulatorSettings
 from netfly_batch.simulator.faults import FaultKind, FaultRates

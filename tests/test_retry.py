@@ -9,7 +9,7 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from netfly_batch.errors import HTTPStatusError, RequestError, StreamError, TransportError
-from netfly_batch.retry import is_retryable, parse_retry_after, retrying, wait_before
+from netfly_batch.http.retry import is_retryable, parse_retry_after, retrying, wait_before
 from netfly_batch.settings import RetrySettings
 
 NOW = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC).timestamp()

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from servers import read_results, simulator_thread, write_jsonl
 
+from netfly_batch.batch.shard import Shard, ShardError, parse_shard, shard_of
 from netfly_batch.cli import main
-from netfly_batch.shard import Shard, ShardError, parse_shard, shard_of
 
 
 def rows(count: int, start: int = 0) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from netfly_batch.errors import StreamError
-from netfly_batch.sse import ServerSentEvent, SSEDecoder
+from netfly_batch.wire.sse import ServerSentEvent, SSEDecoder
 
 CAPTURES = Path(__file__).parent / "data" / "captures"
 LLAMA = (CAPTURES / "llamacpp-smollm2-stream.sse").read_bytes()

@@ -12,14 +12,14 @@ import logging
 from collections.abc import AsyncIterator, Generator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..answer import AnswerBuilder, SSEAnswerReader
-from ..endpoints import FREENETFLY, endpoint_of
+from ..http.endpoints import FREENETFLY, endpoint_of
 from ..settings import ClientSettings, RetrySettings
+from ..wire.answer import AnswerBuilder, SSEAnswerReader
 from .base import AsyncGeneratorProvider, Messages, ProviderModelMixin
 
 if TYPE_CHECKING:  # aiohttp is imported when a request is made, not with the class
-    from ..client import ChatClient
-    from ..retry import Sleep
+    from ..http.client import ChatClient
+    from ..http.retry import Sleep
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class FreeNetfly(AsyncGeneratorProvider, ProviderModelMixin):
             async for text in client.stream(body):
                 yield text
             return
-        from ..client import ChatClient
+        from ..http.client import ChatClient
 
         own = ChatClient(settings, retry) if sleep is None else ChatClient(settings, retry,
                                                                            sleep=sleep)

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import ModelNotSupportedError
-from .settings import (
+from ..errors import ModelNotSupportedError
+from ..settings import (
     BODY_DEFAULTS,
     DEFAULT_MODEL,
     FREENETFLY_ENDPOINT,

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from .errors import StreamError, is_retryable_status, status_of_code
+from ..errors import StreamError, is_retryable_status, status_of_code
 
 DONE = "[DONE]"
 

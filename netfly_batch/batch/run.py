@@ -13,9 +13,11 @@ from collections.abc import Awaitable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .answer import Completion
-from .errors import RequestError
-from .flow import FlowControl, FlowSettings
+from ..errors import RequestError
+from ..http.flow import FlowControl, FlowSettings
+from ..results import Result
+from ..settings import ClientSettings, RetrySettings
+from ..wire.answer import Completion
 from .inputs import InputFile, check_paths
 from .ledger import FSYNC_INTERVAL_S, Ledger, LedgerState
 from .linesource import Wait
@@ -24,12 +26,10 @@ from .plan import Job, Planner, request_defaults
 from .pool import run_pool
 from .progress import ProgressBar
 from .prompts import InvalidLine, PromptReader
-from .results import Result
 from .run_settings import RunSettings
-from .settings import ClientSettings, RetrySettings
 
 if TYPE_CHECKING:  # imported when the first request is sent
-    from .client import ChatClient
+    from ..http.client import ChatClient
 
 
 class BatchRun:
@@ -100,7 +100,7 @@ class BatchRun:
         rerun with nothing left to send never pays for it."""
         client = self._client
         if client is None:
-            from .client import ChatClient
+            from ..http.client import ChatClient
 
             client = self._client = ChatClient(self.client_settings, self.retry, gate=self.flow,
                                                endpoint=self.settings.endpoint)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import StreamError
-from .settings import MAX_EVENT_BYTES
+from ..errors import StreamError
+from ..settings import MAX_EVENT_BYTES
 
 _BOM = b"\xef\xbb\xbf"
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .durations import parse_duration
-from .errors import HTTPStatusError, RequestError, TransportError
-from .settings import BREAKER_THRESHOLD
+from ..durations import parse_duration
+from ..errors import HTTPStatusError, RequestError, TransportError
+from ..settings import BREAKER_THRESHOLD
 
 Clock = Callable[[], float]
 

@@ -12,12 +12,12 @@ from typing import Any
 import click
 import orjson
 
-from .durations import parse_duration
-from .endpoints import endpoint_for
-from .errors import ModelNotSupportedError
-from .run_settings import RunSettings
-from .settings import ClientSettings, RetrySettings
-from .shard import Shard, ShardError, parse_shard
+from ..batch.run_settings import RunSettings
+from ..batch.shard import Shard, ShardError, parse_shard
+from ..durations import parse_duration
+from ..errors import ModelNotSupportedError
+from ..http.endpoints import endpoint_for
+from ..settings import ClientSettings, RetrySettings
 
 
 class Duration(click.ParamType):

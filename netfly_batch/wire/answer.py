@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 
+from ..errors import TransportError
+from ..settings import MAX_EVENT_BYTES
 from .chunks import DONE, error_from_object, parse_chunk
-from .errors import TransportError
-from .settings import MAX_EVENT_BYTES
 from .sse import SSEDecoder
 
 DONE_BYTES = DONE.encode()

@@ -11,12 +11,12 @@ from collections.abc import AsyncGenerator
 import aiohttp
 import orjson
 
-from .answer import AnswerBuilder, SSEAnswerReader
-from .chunks import parse_chunk
+from ..errors import HTTPStatusError, StreamError, TransportError, redact
+from ..settings import ClientSettings
+from ..wire.answer import AnswerBuilder, SSEAnswerReader
+from ..wire.chunks import parse_chunk
 from .deadlines import Limit
-from .errors import HTTPStatusError, StreamError, TransportError, redact
 from .retry import parse_retry_after
-from .settings import ClientSettings
 
 
 async def fold(response: aiohttp.ClientResponse,

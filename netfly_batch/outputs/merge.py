@@ -15,8 +15,8 @@ from typing import BinaryIO
 
 import orjson
 
-from .errors import InputFileError, OutputError
-from .prompts import Prompt, read_prompts
+from ..batch.prompts import Prompt, read_prompts
+from ..errors import InputFileError, OutputError
 
 
 @dataclass(slots=True)

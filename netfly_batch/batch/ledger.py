@@ -19,8 +19,8 @@ from pathlib import Path
 
 import orjson
 
-from .errors import OutputError, OutputLockedError
-from .results import LEADING_FIELDS
+from ..errors import OutputError, OutputLockedError
+from ..results import LEADING_FIELDS
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
-from .answer import AnswerBuilder, AnswerCheck, Completion, require_finish
+from ..errors import RequestError, TransportError, redact
+from ..settings import ClientSettings, RetrySettings
+from ..wire.answer import AnswerBuilder, AnswerCheck, Completion, require_finish
 from .deadlines import AttemptClock, AttemptWatch
 from .endpoints import Endpoint, endpoint_of
-from .errors import RequestError, TransportError, redact
 from .response import fold, status_error, texts, transport_error
 from .retry import Sleep, is_retryable, retrying, wait_before
-from .settings import ClientSettings, RetrySettings
 
 
 class AttemptGate(Protocol):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .endpoints import FREENETFLY, Endpoint
-from .settings import BREAKER_THRESHOLD, CONCURRENCY, STOP_GRACE_S
+from ..http.endpoints import FREENETFLY, Endpoint
+from ..settings import BREAKER_THRESHOLD, CONCURRENCY, STOP_GRACE_S
 from .shard import Shard
 
 

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from typing import Final
 
-from .errors import InputFileError
+from ..errors import InputFileError
 
 
 class Wait:

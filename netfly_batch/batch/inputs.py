@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import IO
 
+from ..errors import InputFileError, OutputError
 from .bloom import BloomFilter
-from .errors import InputFileError, OutputError
 from .linesource import ThreadedLines, Wait
 from .prompts import SeenIds
 

@@ -10,8 +10,8 @@ from email.utils import parsedate_to_datetime
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from .errors import HTTPStatusError, RequestError
-from .settings import RetrySettings
+from ..errors import HTTPStatusError, RequestError
+from ..settings import RetrySettings
 
 Sleep = Callable[[float], Awaitable[None]]
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from .results import Result
+from ..results import Result
 
 StopKind = Literal["max_runtime", "endpoint_down", "signal"]
 INTERRUPTED = {signal.SIGINT: "interrupted (SIGINT)", signal.SIGTERM: "terminated (SIGTERM)"}

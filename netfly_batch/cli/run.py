@@ -1,59 +1,38 @@
-"""The `netfly-batch` command: options -> settings -> call; errors -> exit codes.
-
-Heavy imports (aiohttp, the run) happen inside the commands so `--help` is quick.
-"""
+"""`netfly-batch run`: options -> settings -> `BatchRun`; its outcome -> an exit code."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import logging
 import sys
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 
-from . import settings
-from .errors import NetflyError, OutputLockedError
+from .. import settings
+from ..errors import NetflyError, OutputLockedError
+from ..simulator.options import simulator_options, simulator_settings_from_options
+from .process import (
+    EXIT_CANNOT_START,
+    EXIT_ENDPOINT_DOWN,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_SIGINT,
+    EXIT_SOME_FAILED,
+    EXIT_STOPPED_AT_MAX_RUNTIME,
+    fail,
+    run_async,
+    setup_logging,
+)
 from .run_options import Duration, settings_from_options
-from .simulator.options import simulator_options, simulator_settings_from_options
-from .simulator.settings import DEFAULT_HOST, DEFAULT_PORT
 
 if TYPE_CHECKING:
-    from .batch import BatchRun, RunOutcome
-    from .run_settings import RunSettings
-
-T = TypeVar("T")
-
-EXIT_OK = 0
-EXIT_SOME_FAILED = 1  # some results are "error" or "invalid"
-EXIT_USAGE = 2  # Click's own code for a bad command line
-EXIT_CANNOT_START = 3  # INPUT unreadable, OUT not writable / in a missing folder / = INPUT
-EXIT_LOCKED = 4  # another run is writing OUT
-EXIT_ENDPOINT_DOWN = 5  # the breaker stopped the run: endpoint unreachable or refusing us
-EXIT_MERGE_PARTIAL = 6  # merge --input: some input ids have no result in any OUT
-EXIT_STOPPED_AT_MAX_RUNTIME = 75  # --max-runtime reached with work left (EX_TEMPFAIL)
-EXIT_SIGINT = 130  # 128 + the signal's number, as shells report it
-EXIT_SIGTERM = 143
-
-GC_YOUNG_THRESHOLD = 20_000  # allocations between young-generation collections (default 700)
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="netfly-batch")
-def main() -> None:
-    """Run large batches of chat-completion prompts against an OpenAI-compatible endpoint.
-
-    \b
-    Example:
-      netfly-batch run prompts.jsonl -o out.jsonl --simulate
-      netfly-batch run prompts.jsonl -o out.jsonl --base-url http://localhost:8080 \\
-          --endpoint /v1/chat/completions -m my-model -c 16
-    """
+    from ..batch.outcome import RunOutcome
+    from ..batch.run import BatchRun
+    from ..batch.run_settings import RunSettings
 
 
-@main.command()
+@click.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-o", "--output", "output_path", required=True, metavar="OUT",
               type=click.Path(dir_okay=False),
@@ -136,82 +115,16 @@ def run(**options: Any) -> None:
     Example:
       netfly-batch run samples/prompts.jsonl -o out.jsonl --simulate
     """
-    _setup_logging()
+    setup_logging()
     try:
-        code = _run_async(_run(options))
+        code = run_async(_run(options))
     except KeyboardInterrupt:  # Ctrl-C before the run took over signals, or after: OUT is whole
         code = EXIT_SIGINT
     sys.exit(code)
 
 
-@main.command()
-@click.option("--host", default=DEFAULT_HOST, show_default=True,
-              help="Address to listen on.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True,
-              type=click.IntRange(0, 65535),
-              help="Port to listen on (0: any free port).")
-@simulator_options("")
-def serve(host: str, port: int, **options: Any) -> None:
-    """Serve the simulated OpenAI-compatible endpoint, with optional fault injection."""
-    _setup_logging()
-    from .simulator import serve_forever
-
-    sim_settings = simulator_settings_from_options(options, "")
-    _run_async(serve_forever(sim_settings, host, port, lambda text: click.echo(text, err=True)))
-
-
-@main.command()
-@click.argument("sources", metavar="OUT...", nargs=-1, required=True,
-                type=click.Path(dir_okay=False))
-@click.option("-o", "--output", "target", required=True, type=click.Path(dir_okay=False),
-              metavar="MERGED", help="Where to write the merged results (atomically).")
-@click.option("--input", "input_path", type=click.Path(dir_okay=False), default=None,
-              help="The prompts file: report its ids that no OUT answers (then exit 6).")
-def merge(sources: tuple[str, ...], target: str, input_path: str | None) -> None:
-    """Merge result files (shard outputs or any runs): the latest result per id, one line each.
-
-    \b
-    Exit codes: 0 every result ok (and, with --input, every input id answered);
-    1 some results are error/invalid; 3 a file cannot be read or written;
-    6 --input names ids that no OUT answers (partial).
-
-    \b
-    Example:
-      netfly-batch merge out.*-of-4.jsonl -o results.jsonl --input prompts.jsonl
-    """
-    from pathlib import Path
-
-    from .merge import merge_outputs
-
-    try:
-        report = merge_outputs([Path(s) for s in sources], Path(target),
-                               Path(input_path) if input_path else None)
-    except NetflyError as error:
-        _fail(str(error))
-        sys.exit(EXIT_CANNOT_START)
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(report.by_status.items()))
-    click.echo(f"netfly-batch: merged {len(sources)} files into {target}: "
-               f"{report.written} lines ({counts or 'nothing'})", err=True)
-    if report.unreadable_lines:
-        click.echo(f"netfly-batch: skipped {report.unreadable_lines} unreadable lines", err=True)
-    if report.not_in_input:
-        click.echo(f"netfly-batch: {len(report.not_in_input)} ids are in no input line: "
-                   f"{_some(report.not_in_input)}", err=True)
-    if report.missing:
-        click.echo(f"netfly-batch: partial: {len(report.missing)} input ids have no result: "
-                   f"{_some(report.missing)}", err=True)
-        sys.exit(EXIT_MERGE_PARTIAL)
-    failed = sum(n for status, n in report.by_status.items() if status != "ok")
-    sys.exit(EXIT_SOME_FAILED if failed else EXIT_OK)
-
-
-def _some(ids: list[str], shown: int = 5) -> str:
-    more = f" (+{len(ids) - shown} more)" if len(ids) > shown else ""
-    return ", ".join(ids[:shown]) + more
-
-
 async def _run(options: dict[str, Any]) -> int:
-    from .batch import BatchRun
+    from ..batch.run import BatchRun
 
     sim_settings = simulator_settings_from_options(options, "sim-")
     run_settings, client_settings, retry = settings_from_options(options)
@@ -222,8 +135,8 @@ async def _run(options: dict[str, Any]) -> int:
                    "known to be down; use --base-url URL for your server, or --simulate to "
                    "rehearse offline", err=True)
     if options["simulate"]:
-        from .endpoints import endpoint_for
-        from .simulator import running_simulator
+        from ..http.endpoints import endpoint_for
+        from ..simulator import running_simulator
 
         async with running_simulator(sim_settings) as simulator:
             run_settings = dataclasses.replace(
@@ -236,15 +149,15 @@ async def _run(options: dict[str, Any]) -> int:
 
 
 async def _run_batch(batch: BatchRun, run_settings: RunSettings) -> int:
-    from .outcome import summary_line
+    from ..batch.outcome import summary_line
 
     try:
         outcome = await batch.run()
     except OutputLockedError as error:
-        _fail(str(error))
+        fail(str(error))
         return EXIT_LOCKED
     except NetflyError as error:
-        _fail(str(error))
+        fail(str(error))
         return EXIT_CANNOT_START
     summary = outcome.counters.summary(outcome.message)
     code = _exit_code(outcome, summary)
@@ -261,7 +174,7 @@ def _write_summary(path: str, summary: dict[str, Any]) -> None:
         with open(path, "wb") as handle:
             handle.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     except OSError as error:
-        _fail(f"cannot write the summary to {path}: {error.strerror}")
+        fail(f"cannot write the summary to {path}: {error.strerror}")
 
 
 def _exit_code(outcome: RunOutcome, summary: dict[str, Any]) -> int:
@@ -271,34 +184,3 @@ def _exit_code(outcome: RunOutcome, summary: dict[str, Any]) -> int:
         return 128 + int(outcome.signal_number or 0)
     return {"endpoint_down": EXIT_ENDPOINT_DOWN,
             "max_runtime": EXIT_STOPPED_AT_MAX_RUNTIME}[outcome.stop.kind]
-
-
-def _run_async(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run on uvloop when it is installed (the `fast` extra), else on asyncio's loop.
-
-    The objects made while starting up live as long as the process: `gc.freeze()` keeps
-    the cycle collector from scanning them again and again, and a higher first
-    threshold lets the many short-lived objects of each request die young and cheaply.
-    """
-    import gc
-
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
-    loop_factory = None
-    try:
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
-    except ImportError:
-        pass
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(coroutine)
-
-
-def _setup_logging() -> None:
-    logging.basicConfig(level=logging.WARNING, format="netfly-batch: %(levelname)s: %(message)s")
-
-
-def _fail(message: str) -> None:
-    click.echo(f"netfly-batch: error: {message}", err=True)
-

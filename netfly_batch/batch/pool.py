@@ -8,11 +8,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
-from .answer import Completion
-from .errors import RequestError
+from ..errors import RequestError
+from ..results import Result, error_fields
+from ..wire.answer import Completion
 from .linesource import WAIT, Wait
 from .plan import Job
-from .results import Result, error_fields
 
 log = logging.getLogger(__name__)
 

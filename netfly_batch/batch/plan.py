@@ -14,8 +14,8 @@ from typing import IO, Any
 
 import orjson
 
-from .errors import InputError, ModelNotSupportedError
-from .flow import estimate_tokens
+from ..errors import InputError, ModelNotSupportedError
+from ..http.flow import estimate_tokens
 from .ledger import LedgerState
 from .linesource import WAIT, Wait
 from .prompts import InvalidLine, MaybeRepeated, Prompt, PromptReader
