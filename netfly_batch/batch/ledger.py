@@ -16,6 +16,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import orjson
 
@@ -52,8 +53,8 @@ def id_key(prompt_id: str) -> int:
 def fingerprint_key(fingerprint: str | int | None) -> int:
     """A request fingerprint (an int, or 16 hex digits as in `request_hash`), as kept."""
     if fingerprint.__class__ is int:  # masked: a foreign value may be negative or huge
-        return (fingerprint >> _FINGERPRINT_SHIFT) & _NO_FINGERPRINT  # type: ignore[operator]
-    try:
+        return (fingerprint >> _FINGERPRINT_SHIFT) & _NO_FINGERPRINT
+    try:  # a str here; None (or any other JSON value) raises, and reads as no fingerprint
         return int(fingerprint[:14], 16) & _NO_FINGERPRINT  # type: ignore[index]
     except (TypeError, ValueError):
         return _NO_FINGERPRINT
@@ -389,14 +390,14 @@ def latest_lines(path: Path, keep_invalid_from: int) -> tuple[set[int], int]:
     return keep, total - len(keep)
 
 
-def _last_newline_end(handle: object, size: int) -> int:
+def _last_newline_end(handle: IO[bytes], size: int) -> int:
     """Offset just past the last newline before `size` (0 if there is none)."""
     block = 65536
     end = size
     while end > 0:
         start = max(0, end - block)
-        handle.seek(start)  # type: ignore[attr-defined]
-        chunk = handle.read(end - start)  # type: ignore[attr-defined]
+        handle.seek(start)
+        chunk = handle.read(end - start)
         index = chunk.rfind(b"\n")
         if index >= 0:
             return start + index + 1

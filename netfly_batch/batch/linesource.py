@@ -77,7 +77,7 @@ class ThreadedLines(Iterator["bytes | Wait"]):
         if isinstance(item, BaseException):
             self._ended = True
             raise item
-        self._pending = iter(item)  # type: ignore[call-overload]
+        self._pending = iter(item)  # type: ignore[call-overload]  # a list of lines
         return next(self._pending)
 
     async def ready(self) -> None:

@@ -97,7 +97,7 @@ class Planner:
             if isinstance(item, MaybeRepeated):
                 suspects.setdefault(item.id, []).append(item.line_no)
                 continue
-            planned = self.plan(item)  # type: ignore[arg-type]
+            planned = self.plan(item)  # type: ignore[arg-type]  # a Prompt or InvalidLine
             if isinstance(planned, Job):
                 yield planned
             elif planned is not None:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 from ..errors import RequestError
-from ..results import Result, error_fields
+from ..results import Result, Status, error_fields
 from ..wire.answer import Completion
 from .linesource import WAIT, Wait
 from .plan import Job
@@ -50,7 +50,7 @@ async def run_pool(
                 async with waiting_turn:  # so a new line wakes one worker, not all
                     await input_ready()
                 continue
-            record(await send_job(job, send))  # type: ignore[arg-type]
+            record(await send_job(job, send))  # type: ignore[arg-type]  # not WAIT: a Job
 
     try:
         async with asyncio.TaskGroup() as group:
@@ -77,12 +77,12 @@ async def send_job(job: Job, send: SendRequest) -> Result:
                    completion=completion)
 
 
-def _result(job: Job, status: str, attempts: int, started: float, *,
+def _result(job: Job, status: Status, attempts: int, started: float, *,
             completion: Completion | None = None, error: dict[str, Any] | None = None) -> Result:
     prompt = job.prompt
     return Result(
         id=prompt.id,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         attempts=attempts,
         content=completion.content if completion else None,
         error=error,

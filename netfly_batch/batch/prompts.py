@@ -145,12 +145,12 @@ class PromptReader:
                 yield WAIT
                 continue
             line_no += 1
-            parsed = _load(raw, line_no)  # type: ignore[arg-type]
+            parsed = _load(raw, line_no)  # type: ignore[arg-type]  # not WAIT: bytes
             if parsed.__class__ is not tuple:
                 if parsed is not None:  # None: a blank line
-                    yield parsed  # type: ignore[misc]
+                    yield parsed  # type: ignore[misc]  # not a tuple: an InvalidLine
                 continue
-            request, prompt_id, metadata = parsed  # type: ignore[misc]
+            request, prompt_id, metadata = parsed
             fingerprint = _fingerprint(request, defaults)
             status = check(prompt_id, fingerprint)
             if status == ANSWERED:
@@ -161,7 +161,7 @@ class PromptReader:
                 if status == REPEATED:
                     item = repeated_id(prompt_id, line_no, metadata)
                 elif status == KNOWN:
-                    known.claim(prompt_id)  # type: ignore[union-attr]
+                    known.claim(prompt_id)  # type: ignore[union-attr]  # KNOWN: known is set
                 elif not seen.add(prompt_id):
                     item = self._repeat(prompt_id, line_no, metadata)
             yield item
@@ -282,7 +282,7 @@ def _validate(request: dict[str, Any], prompt_id: str, line_no: int, fingerprint
 def _read_id(value: object, custom_id: object, line_no: int) -> str:
     """The line's id: `id`, else `custom_id`, else the line number."""
     if value.__class__ is str and value:  # the common case, checked first
-        return value  # type: ignore[return-value]
+        return value
     if value is None:
         value = custom_id
     if value is None:

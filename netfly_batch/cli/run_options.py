@@ -20,7 +20,8 @@ from ..http.endpoints import endpoint_for
 from ..settings import ClientSettings, RetrySettings
 
 
-class Duration(click.ParamType):
+# Click >= 8.3 makes ParamType generic; older releases do not (hence unused-ignore too).
+class Duration(click.ParamType):  # type: ignore[type-arg, unused-ignore]
     """A duration such as `90`, `90s`, `55m`, `1h30m` (plain numbers are seconds)."""
 
     name = "duration"

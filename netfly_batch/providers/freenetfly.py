@@ -63,7 +63,7 @@ class FreeNetfly(AsyncGeneratorProvider, ProviderModelMixin):
     models: ClassVar[list[str]] = list(FREENETFLY.models)
 
     @classmethod
-    def create_async_generator(  # type: ignore[override]
+    def create_async_generator(  # type: ignore[override]  # awaitable, as the seed's
         cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
     ) -> FragmentStream:
         """Stream the answer to `messages` as text fragments.
