@@ -40,15 +40,41 @@ class Client:
         """True for netfly-batch itself."""
         return self.key == NETFLY
 
-    def argv(self, input_path: Path, output_path: Path, base_url: str, concurrency: int,
-             *, progress: bool = False) -> list[str]:
+    def argv(
+        self,
+        input_path: Path,
+        output_path: Path,
+        base_url: str,
+        concurrency: int,
+        *,
+        progress: bool = False,
+    ) -> list[str]:
         """The command line of one run (netfly-batch: `--fresh` and `-q` or `--progress`)."""
         if self.is_netfly:
-            return [*netfly_command(), "run", str(input_path), "-o", str(output_path),
-                    "--base-url", base_url, "-c", str(concurrency), "--fresh",
-                    "--progress" if progress else "-q"]
-        argv = [sys.executable, str(HERE / "minimal_client.py"), str(input_path),
-                "-o", str(output_path), "--base-url", base_url, "-c", str(concurrency)]
+            return [
+                *netfly_command(),
+                "run",
+                str(input_path),
+                "-o",
+                str(output_path),
+                "--base-url",
+                base_url,
+                "-c",
+                str(concurrency),
+                "--fresh",
+                "--progress" if progress else "-q",
+            ]
+        argv = [
+            sys.executable,
+            str(HERE / "minimal_client.py"),
+            str(input_path),
+            "-o",
+            str(output_path),
+            "--base-url",
+            base_url,
+            "-c",
+            str(concurrency),
+        ]
         return [*argv, "--uvloop"] if self.key == MINIMAL_UVLOOP else argv
 
 

@@ -25,10 +25,14 @@ def write_prompts(path: Path, count: int) -> Path:
     """Write `count` lines `{"id": "p<i>", "prompt": ...}`."""
     with open(path, "wb") as handle:
         for start in range(0, count, BLOCK_LINES):
-            handle.write(b"".join(
-                orjson.dumps({"id": f"p{i}", "prompt": prompt_text(i)},
-                             option=orjson.OPT_APPEND_NEWLINE)
-                for i in range(start, min(count, start + BLOCK_LINES))))
+            handle.write(
+                b"".join(
+                    orjson.dumps(
+                        {"id": f"p{i}", "prompt": prompt_text(i)}, option=orjson.OPT_APPEND_NEWLINE
+                    )
+                    for i in range(start, min(count, start + BLOCK_LINES))
+                )
+            )
     return path
 
 
@@ -40,8 +44,7 @@ def done_fingerprint(index: int) -> str:
     """
     from netfly_batch.batch.prompts import request_fingerprint
 
-    return request_fingerprint({"id": f"p{index}", "prompt": prompt_text(index)},
-                               _run_defaults())
+    return request_fingerprint({"id": f"p{index}", "prompt": prompt_text(index)}, _run_defaults())
 
 
 @functools.cache
@@ -59,15 +62,29 @@ def write_done_output(path: Path, count: int, chunks: int = 16) -> Path:
     finished_at = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
     with open(path, "wb") as handle:
         for start in range(0, count, BLOCK_LINES):
-            handle.write(b"".join(
-                orjson.dumps({"id": f"p{i}", "status": "ok", "attempts": 1,
-                              "request_hash": done_fingerprint(i),
-                              "content": content, "error": None, "line": i + 1,
-                              "model": "bench-model", "finish_reason": "stop",
-                              "usage": usage, "elapsed_s": 0.016,
-                              "finished_at": finished_at, "metadata": None},
-                             option=orjson.OPT_APPEND_NEWLINE)
-                for i in range(start, min(count, start + BLOCK_LINES))))
+            handle.write(
+                b"".join(
+                    orjson.dumps(
+                        {
+                            "id": f"p{i}",
+                            "status": "ok",
+                            "attempts": 1,
+                            "request_hash": done_fingerprint(i),
+                            "content": content,
+                            "error": None,
+                            "line": i + 1,
+                            "model": "bench-model",
+                            "finish_reason": "stop",
+                            "usage": usage,
+                            "elapsed_s": 0.016,
+                            "finished_at": finished_at,
+                            "metadata": None,
+                        },
+                        option=orjson.OPT_APPEND_NEWLINE,
+                    )
+                    for i in range(start, min(count, start + BLOCK_LINES))
+                )
+            )
     return path
 
 

@@ -30,15 +30,31 @@ def main() -> None:
     log = os.open(args.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     devnull = os.open(os.devnull, os.O_RDONLY)
     started = time.perf_counter()
-    pid = os.posix_spawnp(command[0], command, os.environ, file_actions=[
-        (os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, log, 1),
-        (os.POSIX_SPAWN_DUP2, log, 2)])
+    pid = os.posix_spawnp(
+        command[0],
+        command,
+        os.environ,
+        file_actions=[
+            (os.POSIX_SPAWN_DUP2, devnull, 0),
+            (os.POSIX_SPAWN_DUP2, log, 1),
+            (os.POSIX_SPAWN_DUP2, log, 2),
+        ],
+    )
     print(pid, flush=True)
     _, status, usage = os.wait4(pid, 0)
     wall_s = time.perf_counter() - started
-    print(json.dumps({"wall_s": wall_s, "user_s": usage.ru_utime, "sys_s": usage.ru_stime,
-                      "maxrss_kb": usage.ru_maxrss,
-                      "exit_code": os.waitstatus_to_exitcode(status)}), flush=True)
+    print(
+        json.dumps(
+            {
+                "wall_s": wall_s,
+                "user_s": usage.ru_utime,
+                "sys_s": usage.ru_stime,
+                "maxrss_kb": usage.ru_maxrss,
+                "exit_code": os.waitstatus_to_exitcode(status),
+            }
+        ),
+        flush=True,
+    )
     sys.exit(0)
 
 

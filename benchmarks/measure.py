@@ -89,11 +89,27 @@ class Sampler(threading.Thread):
             self.uvloop_loaded = False
 
 
-def run_process(argv: Sequence[str], *, log_path: Path, timeout_s: float,
-                cpus: set[int] | None = None, check_uvloop: bool = False) -> ProcessStats:
+def run_process(
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    timeout_s: float,
+    cpus: set[int] | None = None,
+    check_uvloop: bool = False,
+) -> ProcessStats:
     """Run `argv` to its end through `launch.py`; its stdout and stderr go to `log_path`."""
-    launcher = [sys.executable, "-I", "-S", str(HERE / "launch.py"), "--log", str(log_path),
-                "--cpus", ",".join(map(str, sorted(cpus or ()))), "--", *argv]
+    launcher = [
+        sys.executable,
+        "-I",
+        "-S",
+        str(HERE / "launch.py"),
+        "--log",
+        str(log_path),
+        "--cpus",
+        ",".join(map(str, sorted(cpus or ()))),
+        "--",
+        *argv,
+    ]
     process = subprocess.Popen(launcher, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     assert process.stdout is not None
     killed = threading.Event()
@@ -105,6 +121,7 @@ def run_process(argv: Sequence[str], *, log_path: Path, timeout_s: float,
         pid = int(line)
         sampler = Sampler(pid, check_uvloop)
         sampler.start()
+
         def kill() -> None:
             killed.set()
             os.kill(pid, signal.SIGKILL)
@@ -129,9 +146,15 @@ def run_process(argv: Sequence[str], *, log_path: Path, timeout_s: float,
     sampler.join()
     if killed.is_set():
         raise BenchmarkError(f"{argv[0]} ran past {timeout_s:g} s and was killed; see {log_path}")
-    return ProcessStats(report["wall_s"], report["user_s"], report["sys_s"],
-                        report["maxrss_kb"] / 1024, report["exit_code"],
-                        sampler.uvloop_loaded, sampler.samples)
+    return ProcessStats(
+        report["wall_s"],
+        report["user_s"],
+        report["sys_s"],
+        report["maxrss_kb"] / 1024,
+        report["exit_code"],
+        sampler.uvloop_loaded,
+        sampler.samples,
+    )
 
 
 def machine_busy_s() -> float:
@@ -152,11 +175,27 @@ def median(values: Sequence[float]) -> float:
 class BenchServer:
     """`benchmarks/server.py` in its own process; `stats()` reads its counters."""
 
-    def __init__(self, log_path: Path, *, chunks: int, latency_ms: float = 0.0,
-                 spacing_ms: float = 0.0, cpus: set[int] | None = None) -> None:
-        self.argv = [sys.executable, str(HERE / "server.py"), "--port", "0",
-                     "--chunks", str(chunks), "--latency-ms", str(latency_ms),
-                     "--spacing-ms", str(spacing_ms)]
+    def __init__(
+        self,
+        log_path: Path,
+        *,
+        chunks: int,
+        latency_ms: float = 0.0,
+        spacing_ms: float = 0.0,
+        cpus: set[int] | None = None,
+    ) -> None:
+        self.argv = [
+            sys.executable,
+            str(HERE / "server.py"),
+            "--port",
+            "0",
+            "--chunks",
+            str(chunks),
+            "--latency-ms",
+            str(latency_ms),
+            "--spacing-ms",
+            str(spacing_ms),
+        ]
         self.log_path = log_path
         self.cpus = cpus
         self.process: subprocess.Popen[bytes] | None = None
@@ -165,8 +204,9 @@ class BenchServer:
     def start(self) -> BenchServer:
         """Start it and wait for its port."""
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=log,
-                                            stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                self.argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL
+            )
         if self.cpus:
             with contextlib.suppress(OSError):
                 os.sched_setaffinity(self.process.pid, self.cpus)

@@ -19,12 +19,21 @@ import orjson
 HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
 
 
-async def complete(session: aiohttp.ClientSession, url: str, model: str, line: bytes,
-                   out: IO[bytes], semaphore: asyncio.Semaphore) -> None:
+async def complete(
+    session: aiohttp.ClientSession,
+    url: str,
+    model: str,
+    line: bytes,
+    out: IO[bytes],
+    semaphore: asyncio.Semaphore,
+) -> None:
     """Send one prompt line, join the streamed deltas, write one result line."""
     item = orjson.loads(line)
-    body = {"model": model, "messages": [{"role": "user", "content": item["prompt"]}],
-            "stream": True}
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": item["prompt"]}],
+        "stream": True,
+    }
     parts: list[str] = []
     finish_reason = usage = None
     try:
@@ -43,8 +52,13 @@ async def complete(session: aiohttp.ClientSession, url: str, model: str, line: b
                     if content:
                         parts.append(content)
                     finish_reason = choice.get("finish_reason") or finish_reason
-        result: dict[str, Any] = {"id": item["id"], "status": "ok", "content": "".join(parts),
-                                  "finish_reason": finish_reason, "usage": usage}
+        result: dict[str, Any] = {
+            "id": item["id"],
+            "status": "ok",
+            "content": "".join(parts),
+            "finish_reason": finish_reason,
+            "usage": usage,
+        }
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         result = {"id": item["id"], "status": "error", "error": repr(exc)}
     finally:
@@ -84,8 +98,11 @@ def main() -> None:
         import uvloop
 
         loop_factory = uvloop.new_event_loop
-    with (open(args.input, "rb") as lines, open(args.output, "wb") as out,
-          asyncio.Runner(loop_factory=loop_factory) as runner):
+    with (
+        open(args.input, "rb") as lines,
+        open(args.output, "wb") as out,
+        asyncio.Runner(loop_factory=loop_factory) as runner,
+    ):
         runner.run(run(lines, out, url, args.model, args.concurrency))
 
 

@@ -26,8 +26,17 @@ from inputs import write_prompts
 from measure import cpu_sets, run_process, running_server
 
 FRAME_LINE = re.compile(r":\d+\)$")
-GROUPS = ("netfly_batch", "aiohttp", "tenacity", "asyncio", "uvloop", "multidict", "yarl",
-          "tqdm", "click")
+GROUPS = (
+    "netfly_batch",
+    "aiohttp",
+    "tenacity",
+    "asyncio",
+    "uvloop",
+    "multidict",
+    "yarl",
+    "tqdm",
+    "click",
+)
 
 
 def read_stacks(path: Path) -> list[tuple[list[str], int]]:
@@ -61,8 +70,11 @@ def summarize(stacks: list[tuple[list[str], int]], top: int, us_per_sample: floa
     def row(name: str, samples: int) -> str:
         return f"  {100 * samples / total:5.1f}% {samples * us_per_sample:7.1f} µs/req  {name}"
 
-    lines = [f"{total} busy samples = {total * us_per_sample:.0f} µs of CPU per request", "",
-             "self time by library (leaf frame):"]
+    lines = [
+        f"{total} busy samples = {total * us_per_sample:.0f} µs of CPU per request",
+        "",
+        "self time by library (leaf frame):",
+    ]
     lines += [row(g, n) for g, n in by_group.most_common()]
     lines += ["", f"top {top} frames by self time:"]
     lines += [row(f, n) for f, n in self_time.most_common(top)]
@@ -80,8 +92,9 @@ def main() -> int:
     parser.add_argument("--chunks", type=int, default=16)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=25)
-    parser.add_argument("--client", default=NETFLY,
-                        choices=[NETFLY, MINIMAL_ASYNCIO, MINIMAL_UVLOOP])
+    parser.add_argument(
+        "--client", default=NETFLY, choices=[NETFLY, MINIMAL_ASYNCIO, MINIMAL_UVLOOP]
+    )
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "netfly-profile")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy")
@@ -93,16 +106,34 @@ def main() -> int:
     input_path = write_prompts(args.out / "prompts.jsonl", args.prompts)
     collapsed = args.out / f"{args.client}.collapsed"
     with running_server(args.out / "server.log", chunks=args.chunks, cpus=server_cpus) as server:
-        argv = Client(args.client, args.client).argv(input_path, args.out / "out.jsonl",
-                                                     server.url, args.concurrency)
-        stats = run_process([py_spy, "record", "--format", "raw", "--nonblocking",
-                             "--rate", str(args.rate), "-o", str(collapsed), "--", *argv],
-                            log_path=args.out / "py-spy.log", timeout_s=600, cpus=client_cpus)
+        argv = Client(args.client, args.client).argv(
+            input_path, args.out / "out.jsonl", server.url, args.concurrency
+        )
+        stats = run_process(
+            [
+                py_spy,
+                "record",
+                "--format",
+                "raw",
+                "--nonblocking",
+                "--rate",
+                str(args.rate),
+                "-o",
+                str(collapsed),
+                "--",
+                *argv,
+            ],
+            log_path=args.out / "py-spy.log",
+            timeout_s=600,
+            cpus=client_cpus,
+        )
     if stats.exit_code != 0 or not collapsed.exists():
         print(f"py-spy failed; see {args.out / 'py-spy.log'}", file=sys.stderr)
         return 1
-    print(f"{args.client} under py-spy: n={args.prompts} c={args.concurrency}, "
-          f"{stats.wall_s:.2f} s wall\n")
+    print(
+        f"{args.client} under py-spy: n={args.prompts} c={args.concurrency}, "
+        f"{stats.wall_s:.2f} s wall\n"
+    )
     print(summarize(read_stacks(collapsed), args.top, 1e6 / args.rate / args.prompts))
     print(f"\ncollapsed stacks: {collapsed}")
     return 0

@@ -55,14 +55,21 @@ def int_list(text: str) -> list[int]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; unset sizes take the full or --quick default."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes and 1 repeat (< 30 s): the smoke test's mode")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes and 1 repeat (< 30 s): the smoke test's mode",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
-                        help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated subset of {','.join(SCENARIOS)}",
+    )
     parser.add_argument("-n", "--prompts", type=int, help="prompts per throughput/progress run")
-    parser.add_argument("--concurrency", type=int_list,
-                        help="throughput concurrencies, e.g. 64,256")
+    parser.add_argument(
+        "--concurrency", type=int_list, help="throughput concurrencies, e.g. 64,256"
+    )
     parser.add_argument("--repeats", type=int, help="A/B repeats per comparison")
     parser.add_argument("--chunks", type=int, default=16, help="content chunks per answer (K)")
     parser.add_argument("--memory-n", type=int_list, help="input sizes of the memory scenario")
@@ -70,17 +77,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume-n", type=int, help="ok results already in OUT for the resume")
     parser.add_argument("--realistic-n", type=int, help="prompts of the realistic scenario")
     parser.add_argument("--realistic-c", type=int, help="concurrency of the realistic scenario")
-    parser.add_argument("--latency-ms", type=float, default=100.0,
-                        help="realistic: delay before the first byte")
-    parser.add_argument("--spacing-ms", type=float, default=5.0,
-                        help="realistic: delay between chunks")
+    parser.add_argument(
+        "--latency-ms", type=float, default=100.0, help="realistic: delay before the first byte"
+    )
+    parser.add_argument(
+        "--spacing-ms", type=float, default=5.0, help="realistic: delay between chunks"
+    )
     parser.add_argument("--progress-c", type=int, default=64, help="progress scenario concurrency")
     parser.add_argument("--startup-times", type=int, help="--help runs to take the median of")
-    parser.add_argument("--no-pin", action="store_true",
-                        help="do not pin the server and the clients to separate CPUs")
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin the server and the clients to separate CPUs",
+    )
     parser.add_argument("--keep-temp", action="store_true", help="keep the temp folder")
-    parser.add_argument("--fail-on-target", action="store_true",
-                        help="exit 2 when a target fails")
+    parser.add_argument("--fail-on-target", action="store_true", help="exit 2 when a target fails")
     args = parser.parse_args(argv)
     for name, (full, quick) in DEFAULTS.items():
         if getattr(args, name) is None:
@@ -102,16 +113,20 @@ def run_scenarios(args: argparse.Namespace, ctx: scenarios.Context) -> dict[str,
     if "throughput" in chosen:
         for concurrency in args.concurrency:
             scenarios.note(f"throughput c={concurrency}")
-            done[f"throughput_c{concurrency}"] = scenarios.throughput(ctx, args.prompts,
-                                                                      concurrency)
+            done[f"throughput_c{concurrency}"] = scenarios.throughput(
+                ctx, args.prompts, concurrency
+            )
     if "progress" in chosen:
         scenarios.note(f"progress c={args.progress_c}")
         done["progress"] = scenarios.progress(ctx, args.prompts, args.progress_c)
     if "realistic" in chosen:
-        scenarios.note(f"realistic: {args.latency_ms:g} ms to first byte, "
-                       f"{args.spacing_ms:g} ms between chunks")
-        done["realistic"] = scenarios.realistic(ctx, args.realistic_n, args.realistic_c,
-                                                args.latency_ms, args.spacing_ms)
+        scenarios.note(
+            f"realistic: {args.latency_ms:g} ms to first byte, "
+            f"{args.spacing_ms:g} ms between chunks"
+        )
+        done["realistic"] = scenarios.realistic(
+            ctx, args.realistic_n, args.realistic_c, args.latency_ms, args.spacing_ms
+        )
     if "memory" in chosen:
         scenarios.note(f"memory c={args.memory_c}: n={args.memory_n}")
         done["memory"] = scenarios.memory(ctx, args.memory_n, args.memory_c)
@@ -128,11 +143,16 @@ def netfly_source() -> dict[str, Any]:
     found: dict[str, Any] = {"path": str(folder), "commit": None, "dirty": None}
     if folder is not None:
         git = ["git", "-C", str(folder)]
-        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=False)
+        head = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        )
         if head.returncode == 0:
-            status = subprocess.run([*git, "status", "--porcelain", "--", "."],
-                                    capture_output=True, text=True, check=False)
+            status = subprocess.run(
+                [*git, "status", "--porcelain", "--", "."],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             found.update(commit=head.stdout.strip(), dirty=bool(status.stdout.strip()))
     return found
 
@@ -141,13 +161,20 @@ def meta_of(args: argparse.Namespace, started: float) -> dict[str, Any]:
     """What the figures were measured on."""
     import aiohttp
 
-    return {"mode": "quick" if args.quick else "full", "repeats": args.repeats,
-            "netfly_batch": netfly_source(),
-            "cpus": os.cpu_count(), "pinned": not args.no_pin,
-            "python": platform.python_version(), "aiohttp": aiohttp.__version__,
-            "netfly_uses_uvloop": uvloop_available(), "reference": reference_key(),
-            "argv": sys.argv[1:], "duration_s": round(time.monotonic() - started, 1),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return {
+        "mode": "quick" if args.quick else "full",
+        "repeats": args.repeats,
+        "netfly_batch": netfly_source(),
+        "cpus": os.cpu_count(),
+        "pinned": not args.no_pin,
+        "python": platform.python_version(),
+        "aiohttp": aiohttp.__version__,
+        "netfly_uses_uvloop": uvloop_available(),
+        "reference": reference_key(),
+        "argv": sys.argv[1:],
+        "duration_s": round(time.monotonic() - started, 1),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
 
 
 def show_log_tail(path: Path, lines: int = 20) -> None:

@@ -52,70 +52,119 @@ def note(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def run_client(ctx: Context, client: Client, server: BenchServer, input_path: Path, count: int,
-               concurrency: int, label: str, *, progress: bool = False) -> dict[str, Any]:
+def run_client(
+    ctx: Context,
+    client: Client,
+    server: BenchServer,
+    input_path: Path,
+    count: int,
+    concurrency: int,
+    label: str,
+    *,
+    progress: bool = False,
+) -> dict[str, Any]:
     """One measured run of `client` over `count` prompts; every prompt must come back ok."""
     output = ctx.tmp / f"out-{client.key}.jsonl"
     before = server.stats()
     busy_before = machine_busy_s()
-    stats = run_process(client.argv(input_path, output, server.url, concurrency,
-                                    progress=progress),
-                        log_path=ctx.log, timeout_s=ctx.timeout_s(count), cpus=ctx.client_cpus,
-                        check_uvloop=True)
+    stats = run_process(
+        client.argv(input_path, output, server.url, concurrency, progress=progress),
+        log_path=ctx.log,
+        timeout_s=ctx.timeout_s(count),
+        cpus=ctx.client_cpus,
+        check_uvloop=True,
+    )
     busy_s = machine_busy_s() - busy_before
     after = server.stats()
     if stats.exit_code != 0:
-        raise BenchmarkError(f"{label} {client.label}: exit code {stats.exit_code}; "
-                             f"see {ctx.log}")
+        raise BenchmarkError(f"{label} {client.label}: exit code {stats.exit_code}; see {ctx.log}")
     ok_lines = check_ok(output, count, f"{label} {client.label}")
     requests = int(after["requests"] - before["requests"])
     if requests != count:
-        raise BenchmarkError(f"{label} {client.label}: the server saw {requests} requests "
-                             f"for {count} prompts")
+        raise BenchmarkError(
+            f"{label} {client.label}: the server saw {requests} requests for {count} prompts"
+        )
     output.unlink()
     figures = figures_of(stats, count)
     server_cpu_s = after["cpu_s"] - before["cpu_s"]
-    figures.update(client=client.key, ok_lines=ok_lines, requests_sent=requests,
-                   server_cpu_s=round(server_cpu_s, 3),
-                   other_cpu_s=round(max(0.0, busy_s - stats.cpu_s - server_cpu_s), 3))
-    note(f"  {label} {client.label:18} {figures['wall_s']:7.2f} s "
-         f"{figures['requests_per_s']:8.0f} req/s {figures['cpu_us_per_request']:6.0f} µs/req "
-         f"{figures['peak_rss_mb']:6.1f} MB  (server {server_cpu_s:.2f} s, "
-         f"other {figures['other_cpu_s']:.2f} s CPU)")
+    figures.update(
+        client=client.key,
+        ok_lines=ok_lines,
+        requests_sent=requests,
+        server_cpu_s=round(server_cpu_s, 3),
+        other_cpu_s=round(max(0.0, busy_s - stats.cpu_s - server_cpu_s), 3),
+    )
+    note(
+        f"  {label} {client.label:18} {figures['wall_s']:7.2f} s "
+        f"{figures['requests_per_s']:8.0f} req/s {figures['cpu_us_per_request']:6.0f} µs/req "
+        f"{figures['peak_rss_mb']:6.1f} MB  (server {server_cpu_s:.2f} s, "
+        f"other {figures['other_cpu_s']:.2f} s CPU)"
+    )
     return figures
 
 
 def figures_of(stats: ProcessStats, count: int) -> dict[str, Any]:
     """Per-run figures: wall, rate, CPU per request, peak RSS."""
-    return {"wall_s": round(stats.wall_s, 3),
-            "requests_per_s": round(count / stats.wall_s, 1),
-            "cpu_s": round(stats.cpu_s, 3),
-            "user_s": round(stats.user_s, 3),
-            "sys_s": round(stats.sys_s, 3),
-            "cpu_us_per_request": round(stats.cpu_s * 1e6 / max(count, 1), 1),
-            "peak_rss_mb": round(stats.peak_rss_mb, 1),
-            "uvloop_loaded": stats.uvloop_loaded}
+    return {
+        "wall_s": round(stats.wall_s, 3),
+        "requests_per_s": round(count / stats.wall_s, 1),
+        "cpu_s": round(stats.cpu_s, 3),
+        "user_s": round(stats.user_s, 3),
+        "sys_s": round(stats.sys_s, 3),
+        "cpu_us_per_request": round(stats.cpu_s * 1e6 / max(count, 1), 1),
+        "peak_rss_mb": round(stats.peak_rss_mb, 1),
+        "uvloop_loaded": stats.uvloop_loaded,
+    }
 
 
-def compare(ctx: Context, label: str, clients: Sequence[Client], count: int,
-            concurrency: int, *, latency_ms: float = 0.0, spacing_ms: float = 0.0,
-            progress: bool = False) -> dict[str, Any]:
+def compare(
+    ctx: Context,
+    label: str,
+    clients: Sequence[Client],
+    count: int,
+    concurrency: int,
+    *,
+    latency_ms: float = 0.0,
+    spacing_ms: float = 0.0,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Clients in alternation (A B C, A B C, ...) on one input and one server."""
     input_path = ctx.prompts(count)
     runs: list[dict[str, Any]] = []
-    with running_server(ctx.log, chunks=ctx.chunks, latency_ms=latency_ms,
-                        spacing_ms=spacing_ms, cpus=ctx.server_cpus) as server:
+    with running_server(
+        ctx.log,
+        chunks=ctx.chunks,
+        latency_ms=latency_ms,
+        spacing_ms=spacing_ms,
+        cpus=ctx.server_cpus,
+    ) as server:
         for repeat in range(ctx.repeats):
             for client in clients:
-                run = run_client(ctx, client, server, input_path, count, concurrency,
-                                 f"{label} #{repeat + 1}", progress=progress and client.is_netfly)
+                run = run_client(
+                    ctx,
+                    client,
+                    server,
+                    input_path,
+                    count,
+                    concurrency,
+                    f"{label} #{repeat + 1}",
+                    progress=progress and client.is_netfly,
+                )
                 runs.append({"repeat": repeat + 1, **run})
-    return {"n": count, "concurrency": concurrency, "chunks": ctx.chunks,
-            "latency_ms": latency_ms, "spacing_ms": spacing_ms,
-            "netfly_progress": progress, "repeats": ctx.repeats,
-            "clients": {c.key: c.label for c in clients}, "runs": runs,
-            "medians": medians_of(runs, clients), "ratios": ratios_of(runs, clients),
-            "reference": reference_key()}
+    return {
+        "n": count,
+        "concurrency": concurrency,
+        "chunks": ctx.chunks,
+        "latency_ms": latency_ms,
+        "spacing_ms": spacing_ms,
+        "netfly_progress": progress,
+        "repeats": ctx.repeats,
+        "clients": {c.key: c.label for c in clients},
+        "runs": runs,
+        "medians": medians_of(runs, clients),
+        "ratios": ratios_of(runs, clients),
+        "reference": reference_key(),
+    }
 
 
 def medians_of(runs: list[dict[str, Any]], clients: Sequence[Client]) -> dict[str, Any]:
@@ -138,14 +187,21 @@ def ratios_of(runs: list[dict[str, Any]], clients: Sequence[Client]) -> dict[str
     for client in clients:
         if client.is_netfly:
             continue
-        throughput = [by_repeat[i, NETFLY]["requests_per_s"]
-                      / by_repeat[i, client.key]["requests_per_s"] for i in repeats]
-        cpu = [by_repeat[i, NETFLY]["cpu_us_per_request"]
-               / by_repeat[i, client.key]["cpu_us_per_request"] for i in repeats]
-        result[client.key] = {"throughput": [round(x, 3) for x in throughput],
-                              "cpu": [round(x, 3) for x in cpu],
-                              "throughput_median": round(median(throughput), 3),
-                              "cpu_median": round(median(cpu), 3)}
+        throughput = [
+            by_repeat[i, NETFLY]["requests_per_s"] / by_repeat[i, client.key]["requests_per_s"]
+            for i in repeats
+        ]
+        cpu = [
+            by_repeat[i, NETFLY]["cpu_us_per_request"]
+            / by_repeat[i, client.key]["cpu_us_per_request"]
+            for i in repeats
+        ]
+        result[client.key] = {
+            "throughput": [round(x, 3) for x in throughput],
+            "cpu": [round(x, 3) for x in cpu],
+            "throughput_median": round(median(throughput), 3),
+            "cpu_median": round(median(cpu), 3),
+        }
     return result
 
 
@@ -157,15 +213,22 @@ def throughput(ctx: Context, count: int, concurrency: int) -> dict[str, Any]:
 def progress(ctx: Context, count: int, concurrency: int) -> dict[str, Any]:
     """Scenario 6: netfly-batch with `--progress` (bar on, to a file) against the floor."""
     clients = [c for c in all_clients() if c.is_netfly or c.key == reference_key()]
-    return compare(ctx, f"progress c={concurrency}", clients, count, concurrency,
-                   progress=True)
+    return compare(ctx, f"progress c={concurrency}", clients, count, concurrency, progress=True)
 
 
-def realistic(ctx: Context, count: int, concurrency: int, latency_ms: float,
-              spacing_ms: float) -> dict[str, Any]:
+def realistic(
+    ctx: Context, count: int, concurrency: int, latency_ms: float, spacing_ms: float
+) -> dict[str, Any]:
     """Scenario 4: a server that thinks before the first byte and streams slowly."""
-    return compare(ctx, "realistic", all_clients(), count, concurrency,
-                   latency_ms=latency_ms, spacing_ms=spacing_ms)
+    return compare(
+        ctx,
+        "realistic",
+        all_clients(),
+        count,
+        concurrency,
+        latency_ms=latency_ms,
+        spacing_ms=spacing_ms,
+    )
 
 
 def memory(ctx: Context, counts: Sequence[int], concurrency: int) -> dict[str, Any]:
@@ -177,9 +240,12 @@ def memory(ctx: Context, counts: Sequence[int], concurrency: int) -> dict[str, A
             note(f"  memory: writing {count} prompts")
             input_path = ctx.prompts(count)
             output = ctx.tmp / f"out-{NETFLY}.jsonl"
-            stats = run_process(netfly.argv(input_path, output, server.url, concurrency),
-                                log_path=ctx.log, timeout_s=ctx.timeout_s(count),
-                                cpus=ctx.client_cpus)
+            stats = run_process(
+                netfly.argv(input_path, output, server.url, concurrency),
+                log_path=ctx.log,
+                timeout_s=ctx.timeout_s(count),
+                cpus=ctx.client_cpus,
+            )
             if stats.exit_code != 0:
                 raise BenchmarkError(f"memory n={count}: exit code {stats.exit_code}")
             figures = figures_of(stats, count)
@@ -188,14 +254,20 @@ def memory(ctx: Context, counts: Sequence[int], concurrency: int) -> dict[str, A
             output.unlink()
             if count != counts[-1]:
                 input_path.unlink()
-            note(f"  memory n={count}: {figures['wall_s']:.1f} s, "
-                 f"peak RSS {figures['peak_rss_mb']:.1f} MB")
+            note(
+                f"  memory n={count}: {figures['wall_s']:.1f} s, "
+                f"peak RSS {figures['peak_rss_mb']:.1f} MB"
+            )
             result["runs"][str(count)] = figures
     small, large = (result["runs"][str(n)] for n in (min(counts), max(counts)))
-    result.update(n_small=min(counts), n_large=max(counts),
-                  rss_small_mb=small["peak_rss_mb"], rss_large_mb=large["peak_rss_mb"],
-                  rss_growth=round(large["peak_rss_mb"] / small["peak_rss_mb"], 3),
-                  wall_large_s=large["wall_s"])
+    result.update(
+        n_small=min(counts),
+        n_large=max(counts),
+        rss_small_mb=small["peak_rss_mb"],
+        rss_large_mb=large["peak_rss_mb"],
+        rss_growth=round(large["peak_rss_mb"] / small["peak_rss_mb"], 3),
+        wall_large_s=large["wall_s"],
+    )
     return result
 
 
@@ -217,42 +289,66 @@ def resume(ctx: Context, count: int, concurrency: int) -> dict[str, Any]:
     size_mb = output.stat().st_size / 2**20
     runs = []
     with running_server(ctx.log, chunks=ctx.chunks, cpus=ctx.server_cpus) as server:
-        argv = [*netfly_command(), "run", str(input_path), "-o", str(output),
-                "--base-url", server.url, "-c", str(concurrency), "-q"]
+        argv = [
+            *netfly_command(),
+            "run",
+            str(input_path),
+            "-o",
+            str(output),
+            "--base-url",
+            server.url,
+            "-c",
+            str(concurrency),
+            "-q",
+        ]
         for repeat in range(ctx.repeats):
             before = server.stats()
-            stats = run_process(argv, log_path=ctx.log, timeout_s=ctx.timeout_s(count),
-                                cpus=ctx.client_cpus)
+            stats = run_process(
+                argv, log_path=ctx.log, timeout_s=ctx.timeout_s(count), cpus=ctx.client_cpus
+            )
             requests = int(server.stats()["requests"] - before["requests"])
             if stats.exit_code != 0:
                 raise BenchmarkError(f"resume: exit code {stats.exit_code}; see {ctx.log}")
             figures = figures_of(stats, count)
             figures.update(repeat=repeat + 1, requests_sent=requests)
             runs.append(figures)
-            note(f"  resume #{repeat + 1}: {stats.wall_s:.2f} s, {requests} requests, "
-                 f"peak RSS {stats.peak_rss_mb:.1f} MB")
+            note(
+                f"  resume #{repeat + 1}: {stats.wall_s:.2f} s, {requests} requests, "
+                f"peak RSS {stats.peak_rss_mb:.1f} MB"
+            )
     ok_lines = check_ok(output, count, "resume (OUT after the reruns)")
-    return {"n": count, "out_mb": round(size_mb, 1), "runs": runs, "ok_lines": ok_lines,
-            "wall_s": round(median([r["wall_s"] for r in runs]), 3),
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
-            "requests_sent": max(r["requests_sent"] for r in runs)}
+    return {
+        "n": count,
+        "out_mb": round(size_mb, 1),
+        "runs": runs,
+        "ok_lines": ok_lines,
+        "wall_s": round(median([r["wall_s"] for r in runs]), 3),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "requests_sent": max(r["requests_sent"] for r in runs),
+    }
 
 
 def startup(ctx: Context, times: int) -> dict[str, Any]:
     """Scenario 5: wall time of `netfly-batch --help` (and of a bare interpreter)."""
-    commands = {"netfly_help": [*netfly_command(), "--help"],
-                "netfly_run_help": [*netfly_command(), "run", "--help"],
-                "python_baseline": [sys.executable, "-c", "pass"]}
+    commands = {
+        "netfly_help": [*netfly_command(), "--help"],
+        "netfly_run_help": [*netfly_command(), "run", "--help"],
+        "python_baseline": [sys.executable, "-c", "pass"],
+    }
     result: dict[str, Any] = {"times": times}
     for name, argv in commands.items():
         walls = []
         for _ in range(times):
-            stats = run_process(argv, log_path=ctx.tmp / "help.log", timeout_s=30,
-                                cpus=ctx.client_cpus)
+            stats = run_process(
+                argv, log_path=ctx.tmp / "help.log", timeout_s=30, cpus=ctx.client_cpus
+            )
             if stats.exit_code != 0:
                 raise BenchmarkError(f"startup: {' '.join(argv)} exited {stats.exit_code}")
             walls.append(stats.wall_s)
-        result[name] = {"median_s": round(median(walls), 4), "min_s": round(min(walls), 4),
-                        "max_s": round(max(walls), 4)}
+        result[name] = {
+            "median_s": round(median(walls), 4),
+            "min_s": round(min(walls), 4),
+            "max_s": round(max(walls), 4),
+        }
         note(f"  startup {name}: median {median(walls) * 1000:.0f} ms")
     return result

@@ -24,8 +24,10 @@ import time
 from dataclasses import dataclass, field
 
 CREATED = 1_700_000_000
-HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
-        b"transfer-encoding: chunked\r\n\r\n")
+HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+    b"transfer-encoding: chunked\r\n\r\n"
+)
 LAST_CHUNK = b"0\r\n\r\n"
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
 HEADERS_END = b"\r\n\r\n"
@@ -37,14 +39,22 @@ def sse_events(chunks: int, model: str = "bench-model") -> list[bytes]:
     """The SSE events of one answer: `chunks` contents, the finish chunk, `[DONE]`."""
 
     def event(delta: dict[str, str], finish_reason: str | None, **extra: object) -> bytes:
-        payload = {"id": "chatcmpl-bench", "object": "chat.completion.chunk",
-                   "created": CREATED, "model": model,
-                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-                   **extra}
+        payload = {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion.chunk",
+            "created": CREATED,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+            **extra,
+        }
         return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
-    events = [event({"role": "assistant", "content": "tok0 "} if i == 0
-                    else {"content": f"tok{i} "}, None) for i in range(chunks)]
+    events = [
+        event(
+            {"role": "assistant", "content": "tok0 "} if i == 0 else {"content": f"tok{i} "}, None
+        )
+        for i in range(chunks)
+    ]
     usage = {"prompt_tokens": 12, "completion_tokens": chunks, "total_tokens": 12 + chunks}
     events.append(event({}, "stop", usage=usage))
     events.append(b"data: [DONE]\n\n")
@@ -98,9 +108,12 @@ class ServerState:
     def stats(self) -> dict[str, float]:
         """Counters and this process's own CPU time."""
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        return {"requests": self.requests, "connections": self.connections,
-                "cpu_s": round(usage.ru_utime + usage.ru_stime, 4),
-                "uptime_s": round(time.monotonic() - self.started, 3)}
+        return {
+            "requests": self.requests,
+            "connections": self.connections,
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 4),
+            "uptime_s": round(time.monotonic() - self.started, 3),
+        }
 
 
 class BenchProtocol(asyncio.Protocol):
@@ -156,9 +169,10 @@ class BenchProtocol(asyncio.Protocol):
                 self.transport.write(self.state.whole)
         elif head.startswith(b"GET /stats "):
             body = json.dumps(self.state.stats()).encode()
-            self.transport.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                                 b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
-                                 % (len(body), body))
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+            )
             self.transport.close()
         else:
             self.transport.write(NOT_FOUND)
@@ -181,10 +195,10 @@ class BenchProtocol(asyncio.Protocol):
 async def serve(args: argparse.Namespace) -> None:
     """Listen, print the port, serve until SIGTERM/SIGINT, then write the stats file."""
     loop = asyncio.get_running_loop()
-    state = ServerState(answer_pieces(args.chunks), args.latency_ms / 1000,
-                        args.spacing_ms / 1000)
-    server = await loop.create_server(lambda: BenchProtocol(state), args.host, args.port,
-                                      backlog=4096, reuse_address=True)
+    state = ServerState(answer_pieces(args.chunks), args.latency_ms / 1000, args.spacing_ms / 1000)
+    server = await loop.create_server(
+        lambda: BenchProtocol(state), args.host, args.port, backlog=4096, reuse_address=True
+    )
     print(server.sockets[0].getsockname()[1], flush=True)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -202,8 +216,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
     parser.add_argument("--chunks", type=int, default=16, help="content chunks per answer (K)")
-    parser.add_argument("--latency-ms", type=float, default=0.0,
-                        help="delay before the first byte of an answer")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="delay before the first byte of an answer"
+    )
     parser.add_argument("--spacing-ms", type=float, default=0.0, help="delay between chunks")
     parser.add_argument("--stats-file", default=None, help="write the stats here on exit")
     parser.add_argument("--no-uvloop", action="store_true", help="use asyncio's own loop")

@@ -11,8 +11,9 @@ from .settings import DEFAULT_MODEL
 from .wire.answer import Completion
 
 
-async def complete(messages: list[dict[str, Any]], model: str = DEFAULT_MODEL,
-                   **kwargs: Any) -> Completion:
+async def complete(
+    messages: list[dict[str, Any]], model: str = DEFAULT_MODEL, **kwargs: Any
+) -> Completion:
     """One whole answer (with retries) from FreeNetfly or any server given `base_url=`.
 
     kwargs are split as in `FreeNetfly.create_async_generator`: connection settings

@@ -80,8 +80,11 @@ def sse_answer(text: str, model: str = "test-model") -> bytes:
     chunks = [
         {"choices": [{"index": 0, "delta": {"role": "assistant"}}], "model": model},
         {"choices": [{"index": 0, "delta": {"content": text}}], "model": model},
-        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "model": model,
-         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}},
+        {
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "model": model,
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        },
     ]
     return b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
 

@@ -29,13 +29,19 @@ FAULTS: dict[str, tuple[str, bytes, int]] = {
     "closed before finish": ("text/event-stream", chunk("Hel") + chunk("lo"), 200),
     "malformed chunk": ("text/event-stream", chunk("a") + b"data: {oops\n\n" + HEALTHY, 200),
     "not an object": ("text/event-stream", chunk("a") + b"data: [1]\n\n" + HEALTHY, 200),
-    "in-band error": ("text/event-stream",
-                      chunk("a") + b'data: {"error": {"message": "boom", "code": "400"}}\n\n',
-                      200),
+    "in-band error": (
+        "text/event-stream",
+        chunk("a") + b'data: {"error": {"message": "boom", "code": "400"}}\n\n',
+        200,
+    ),
     "after [DONE]": ("text/event-stream", HEALTHY + chunk("more"), 200),
-    "json reply": ("application/json", orjson.dumps(
-        {"choices": [{"index": 0, "message": {"content": "Hello"}, "finish_reason": "stop"}]}),
-        200),
+    "json reply": (
+        "application/json",
+        orjson.dumps(
+            {"choices": [{"index": 0, "message": {"content": "Hello"}, "finish_reason": "stop"}]}
+        ),
+        200,
+    ),
     "sse as text/plain": ("text/plain", HEALTHY, 200),
     "neither sse nor json": ("text/plain", b"<html>busy</html>", 200),
     "status 500": ("application/json", b'{"error": {"message": "down"}}', 500),
@@ -59,8 +65,9 @@ async def test_complete_and_stream_agree_on_every_fault(serve, fault):
         return web.Response(body=body, status=status, content_type=content_type)
 
     server = await serve(handler, path="/v1/chat/completions")
-    settings = ClientSettings(base_url=server.url, endpoint="/v1/chat/completions",
-                              max_event_bytes=4096)
+    settings = ClientSettings(
+        base_url=server.url, endpoint="/v1/chat/completions", max_event_bytes=4096
+    )
     results: list[tuple[str, ...]] = []
     async with ChatClient(settings, RetrySettings(max_attempts=1)) as client:
         try:
@@ -76,8 +83,7 @@ async def test_complete_and_stream_agree_on_every_fault(serve, fault):
         except RequestError as error:
             results.append(outcome(error))
     assert results[0] == results[1]
-    healthy = fault in ("healthy", "no [DONE]", "after [DONE]", "json reply",
-                        "sse as text/plain")
+    healthy = fault in ("healthy", "no [DONE]", "after [DONE]", "json reply", "sse as text/plain")
     assert (results[0] == ("text", "Hello")) is healthy
 
 
@@ -130,8 +136,9 @@ async def test_a_custom_acceptance_check_fails_the_attempt_and_is_retried(serve,
             raise StreamError("not good enough yet")
 
     settings = ClientSettings(base_url=server.url, endpoint="/v1/chat/completions")
-    async with ChatClient(settings, RetrySettings(max_attempts=5), sleep=fake_sleep,
-                          accept=accept) as client:
+    async with ChatClient(
+        settings, RetrySettings(max_attempts=5), sleep=fake_sleep, accept=accept
+    ) as client:
         completion = await client.complete({"model": "m", "messages": []})
     assert (completion.content, completion.attempts, server.requests) == ("Hello", 3, 3)
     assert seen == ["Hello"] * 3

@@ -22,9 +22,13 @@ SCENARIO_KEYS = {*COMPARISONS, "memory", "resume", "startup"}
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The JSON of one quick run of the suite."""
     out = tmp_path_factory.mktemp("bench") / "results.json"
-    process = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick",
-                              "--out", str(out)],
-                             capture_output=True, timeout=180, cwd=ROOT, check=False)
+    process = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        timeout=180,
+        cwd=ROOT,
+        check=False,
+    )
     assert process.returncode == 0, process.stderr.decode(errors="replace")[-3000:]
     assert b"PASS" in process.stdout or b"FAIL" in process.stdout
     parsed: dict[str, Any] = orjson.loads(out.read_bytes())
@@ -42,8 +46,7 @@ def test_every_scenario_is_reported(results: dict[str, Any]) -> None:
     assert set(results["scenarios"]) == SCENARIO_KEYS
     assert results["meta"]["mode"] == "quick"
     assert results["targets"]
-    assert all(isinstance(t["pass"], bool) and is_number(t["measured"])
-               for t in results["targets"])
+    assert all(isinstance(t["pass"], bool) and is_number(t["measured"]) for t in results["targets"])
 
 
 @pytest.mark.slow

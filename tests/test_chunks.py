@@ -35,34 +35,86 @@ def fold(*chunks: dict) -> tuple[list[str], Completion]:
 SHAPES = [
     ("content", {"choices": [{"index": 0, "delta": {"content": "Hi"}}]}, "Hi", None),
     ("role only", {"choices": [{"index": 0, "delta": {"role": "assistant"}}]}, "", None),
-    ("role and content", {"choices": [{"index": 0, "delta": {"role": "assistant",
-                                                             "content": "Hel"}}]}, "Hel", None),
-    ("tool call", {"choices": [{"index": 0, "delta": {"tool_calls": [
-        {"index": 0, "id": "call_1", "type": "function",
-         "function": {"name": "f", "arguments": "{}"}}]}}]}, "", None),
+    (
+        "role and content",
+        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]},
+        "Hel",
+        None,
+    ),
+    (
+        "tool call",
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_1",
+                                "type": "function",
+                                "function": {"name": "f", "arguments": "{}"},
+                            }
+                        ]
+                    },
+                }
+            ]
+        },
+        "",
+        None,
+    ),
     ("usage only", {"choices": [], "usage": {"total_tokens": 3}}, "", None),
     ("no choices key", {"id": "x"}, "", None),
     ("empty choices", {"choices": []}, "", None),
     ("null choices", {"choices": None}, "", None),
     ("null delta", {"choices": [{"index": 0, "delta": None}]}, "", None),
     ("null content", {"choices": [{"index": 0, "delta": {"content": None}}]}, "", None),
-    ("empty delta with finish", {"choices": [{"index": 0, "delta": {},
-                                              "finish_reason": "stop"}]}, "", "stop"),
-    ("content and finish", {"choices": [{"index": 0, "delta": {"content": "end"},
-                                         "finish_reason": "length"}]}, "end", "length"),
-    ("null finish", {"choices": [{"index": 0, "delta": {"content": "a"},
-                                  "finish_reason": None}]}, "a", None),
+    (
+        "empty delta with finish",
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        "",
+        "stop",
+    ),
+    (
+        "content and finish",
+        {"choices": [{"index": 0, "delta": {"content": "end"}, "finish_reason": "length"}]},
+        "end",
+        "length",
+    ),
+    (
+        "null finish",
+        {"choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None}]},
+        "a",
+        None,
+    ),
     ("second choice ignored", {"choices": [{"index": 1, "delta": {"content": "no"}}]}, "", None),
     ("choice without index is choice 0", {"choices": [{"delta": {"content": "ok"}}]}, "ok", None),
-    ("whole reply message", {"choices": [{"index": 0, "message": {
-        "role": "assistant", "content": "whole"}, "finish_reason": "stop"}]}, "whole", "stop"),
-    ("non-dict choice skipped", {"choices": ["junk", {"index": 0, "delta": {"content": "b"}}]},
-     "b", None),
+    (
+        "whole reply message",
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "whole"},
+                    "finish_reason": "stop",
+                }
+            ]
+        },
+        "whole",
+        "stop",
+    ),
+    (
+        "non-dict choice skipped",
+        {"choices": ["junk", {"index": 0, "delta": {"content": "b"}}]},
+        "b",
+        None,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("chunk", "text", "finish"), [case[1:] for case in SHAPES],
-                         ids=[case[0] for case in SHAPES])
+@pytest.mark.parametrize(
+    ("chunk", "text", "finish"), [case[1:] for case in SHAPES], ids=[case[0] for case in SHAPES]
+)
 def test_chunk_shapes(chunk, text, finish):
     """Each chunk shape adds exactly its content (if any) and its finish_reason."""
     texts, completion = fold(parse_chunk(orjson.dumps(chunk)))
@@ -78,8 +130,9 @@ def test_usage_and_model_are_captured():
         {"model": "m2", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
         {"choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": 1}},
     )
-    assert completion == Completion("a", "stop", "m2", {"prompt_tokens": 2,
-                                                         "completion_tokens": 1}, 1)
+    assert completion == Completion(
+        "a", "stop", "m2", {"prompt_tokens": 2, "completion_tokens": 1}, 1
+    )
 
 
 def test_build_carries_attempts():
@@ -89,8 +142,11 @@ def test_build_carries_attempts():
     assert builder.build(attempts=3).attempts == 3
 
 
-@pytest.mark.parametrize("data", ["[1, 2]", "42", '"text"', "null", "true"],
-                         ids=["array", "number", "string", "null", "bool"])
+@pytest.mark.parametrize(
+    "data",
+    ["[1, 2]", "42", '"text"', "null", "true"],
+    ids=["array", "number", "string", "null", "bool"],
+)
 def test_non_object_json_is_a_stream_error(data):
     """Valid JSON that is not an object raises StreamError naming the chunk."""
     with pytest.raises(StreamError, match="not a JSON object") as caught:
@@ -98,8 +154,11 @@ def test_non_object_json_is_a_stream_error(data):
     assert data in str(caught.value)
 
 
-@pytest.mark.parametrize("data", ["{", '{"choices": [', "data: {}", "", "{'a': 1}", b"\xff{"],
-                         ids=["brace", "cut", "prefix", "empty", "python dict", "bad utf-8"])
+@pytest.mark.parametrize(
+    "data",
+    ["{", '{"choices": [', "data: {}", "", "{'a': 1}", b"\xff{"],
+    ids=["brace", "cut", "prefix", "empty", "python dict", "bad utf-8"],
+)
 def test_malformed_json_is_a_retryable_stream_error(data):
     """Unparseable data raises a retryable StreamError that quotes the chunk."""
     with pytest.raises(StreamError, match="malformed chunk") as caught:
@@ -143,8 +202,9 @@ ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("code", "retryable", "status"), [case[1:] for case in ERRORS],
-                         ids=[case[0] for case in ERRORS])
+@pytest.mark.parametrize(
+    ("code", "retryable", "status"), [case[1:] for case in ERRORS], ids=[case[0] for case in ERRORS]
+)
 def test_error_object_in_a_chunk(code, retryable, status):
     """An {"error": ...} chunk raises StreamError with the server's message, code, status."""
     error = {"message": "the upstream said no", "type": "some_type"}
@@ -160,12 +220,16 @@ def test_error_object_in_a_chunk(code, retryable, status):
         assert f"(code {code})" in str(caught.value)
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("plain string", "plain string"),
-    ({"type": "only_a_type"}, "only_a_type"),
-    ({}, "unknown error"),
-    ({"message": ""}, "unknown error"),
-], ids=["string", "type only", "empty object", "empty message"])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("plain string", "plain string"),
+        ({"type": "only_a_type"}, "only_a_type"),
+        ({}, "unknown error"),
+        ({"message": ""}, "unknown error"),
+    ],
+    ids=["string", "type only", "empty object", "empty message"],
+)
 def test_error_object_without_a_message(value, message):
     """An error value without a message still gives a readable, retryable StreamError."""
     error = error_from_object(value)
@@ -213,6 +277,8 @@ def test_llamacpp_non_stream_capture():
     texts, completion = fold(parse_chunk(reply))
     assert texts == [LLAMA_TEXT]
     assert completion == Completion(
-        LLAMA_TEXT, "length", "smollm2-135m",
+        LLAMA_TEXT,
+        "length",
+        "smollm2-135m",
         {"prompt_tokens": 34, "completion_tokens": 24, "total_tokens": 58},
     )

@@ -22,8 +22,12 @@ SHAPES = [
     {"id": "plain", "prompt": "Hello"},
     {"id": "with-system", "prompt": "Hi", "system": "Be brief."},
     {"id": 7, "messages": [{"role": "user", "content": "Numbered id"}]},
-    {"custom_id": "batch-api", "method": "POST", "url": "/v1/chat/completions",
-     "body": {"model": "gpt-4", "messages": [{"role": "user", "content": "From a batch file"}]}},
+    {
+        "custom_id": "batch-api",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "gpt-4", "messages": [{"role": "user", "content": "From a batch file"}]},
+    },
     {"prompt": "No id at all"},
 ]
 
@@ -77,8 +81,11 @@ BAD_LINES: list[tuple[bytes, str]] = [
 
 def test_bad_lines_are_reported_and_never_sent(tmp_path: Path) -> None:
     """Every kind of bad line becomes an invalid result naming its line; good lines go on."""
-    rows: list[Any] = [{"id": "good", "prompt": "fine"}, *[line for line, _ in BAD_LINES],
-                       {"id": "good-2", "prompt": "still fine"}]
+    rows: list[Any] = [
+        {"id": "good", "prompt": "fine"},
+        *[line for line, _ in BAD_LINES],
+        {"id": "good-2", "prompt": "still fine"},
+    ]
     source = write_jsonl(tmp_path / "in.jsonl", rows)
     out = tmp_path / "out.jsonl"
     with simulator_thread() as sim:
@@ -111,16 +118,38 @@ def test_line_parameters_override_command_line_defaults(tmp_path: Path) -> None:
 
     rows = [
         {"id": "a", "prompt": "x", "temperature": 0.9, "seed": 3, "metadata": {"row": [1, 2]}},
-        {"id": "b", "body": {"messages": [{"role": "user", "content": "y"}], "max_tokens": 5,
-                             "model": "line-model"}},
+        {
+            "id": "b",
+            "body": {
+                "messages": [{"role": "user", "content": "y"}],
+                "max_tokens": 5,
+                "model": "line-model",
+            },
+        },
         {"id": "c", "prompt": "z"},
     ]
     source = write_jsonl(tmp_path / "in.jsonl", rows)
     out = tmp_path / "out.jsonl"
     with app_thread([web.post("/v1/chat/completions", handler)]) as url:
-        result = run_cli([str(source), "-o", str(out), "--base-url", url, "-m", "cli-model",
-                          "--temperature", "0.1", "--max-tokens", "50",
-                          "--param", 'stop=["END"]', "--param", "user=tester"])
+        result = run_cli(
+            [
+                str(source),
+                "-o",
+                str(out),
+                "--base-url",
+                url,
+                "-m",
+                "cli-model",
+                "--temperature",
+                "0.1",
+                "--max-tokens",
+                "50",
+                "--param",
+                'stop=["END"]',
+                "--param",
+                "user=tester",
+            ]
+        )
     assert result.exit_code == 0, result.output
     by_content = {b["messages"][-1]["content"]: b for b in bodies}
     assert by_content["x"]["temperature"] == 0.9
@@ -143,8 +172,7 @@ def test_line_parameters_override_command_line_defaults(tmp_path: Path) -> None:
 
 def test_concurrency_is_never_exceeded(tmp_path: Path) -> None:
     """The server never sees more than -c requests at once, and does see that many."""
-    source = write_jsonl(tmp_path / "in.jsonl",
-                         [{"id": i, "prompt": f"p{i}"} for i in range(30)])
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "prompt": f"p{i}"} for i in range(30)])
     out = tmp_path / "out.jsonl"
     with simulator_thread(SimulatorSettings(chunk_delay_s=0.01, chunk_count=4)) as sim:
         result = run_cli([str(source), "-o", str(out), "--base-url", sim.url, "-c", "4"])
@@ -160,8 +188,19 @@ def test_errors_after_max_attempts_are_recorded(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     settings = SimulatorSettings(faults=FaultRates(rate_500=1.0))
     with simulator_thread(settings) as sim:
-        result = run_cli([str(source), "-o", str(out), "--base-url", sim.url,
-                          "--max-attempts", "3", "--retry-wait", "0"])
+        result = run_cli(
+            [
+                str(source),
+                "-o",
+                str(out),
+                "--base-url",
+                sim.url,
+                "--max-attempts",
+                "3",
+                "--retry-wait",
+                "0",
+            ]
+        )
         assert sim.stats.requests == 3
     assert result.exit_code == 1
     [row] = read_results(out)
@@ -178,8 +217,10 @@ def test_standard_input_and_summary_json(tmp_path: Path) -> None:
     summary = tmp_path / "summary.json"
     stdin = b'{"id": "s1", "prompt": "one"}\n\n{"id": "s2", "prompt": "two"}\nnope\n'
     with simulator_thread() as sim:
-        result = run_cli(["-", "-o", str(out), "--base-url", sim.url,
-                          "--summary-json", str(summary)], stdin=stdin)
+        result = run_cli(
+            ["-", "-o", str(out), "--base-url", sim.url, "--summary-json", str(summary)],
+            stdin=stdin,
+        )
     assert result.exit_code == 1
     data = orjson.loads(summary.read_bytes())
     assert (data["ok"], data["error"], data["invalid"]) == (2, 0, 1)
@@ -193,9 +234,24 @@ def test_simulate_runs_the_bundled_sample(tmp_path: Path) -> None:
     """`--simulate` answers every valid line of samples/prompts.jsonl, offline."""
     sample = Path(__file__).resolve().parents[1] / "samples" / "prompts.jsonl"
     out = tmp_path / "out.jsonl"
-    result = run_cli([str(sample), "-o", str(out), "--simulate", "--sim-fail-rate", "0.3",
-                      "--sim-seed", "1", "--sim-retry-after-s", "0", "--retry-wait", "0",
-                      "--max-attempts", "10"])
+    result = run_cli(
+        [
+            str(sample),
+            "-o",
+            str(out),
+            "--simulate",
+            "--sim-fail-rate",
+            "0.3",
+            "--sim-seed",
+            "1",
+            "--sim-retry-after-s",
+            "0",
+            "--retry-wait",
+            "0",
+            "--max-attempts",
+            "10",
+        ]
+    )
     assert result.exit_code == 0, result.output
     rows = read_results(out)
     assert len(rows) == sum(1 for line in sample.read_bytes().splitlines() if line.strip())
@@ -211,16 +267,30 @@ def test_simulate_runs_the_bundled_sample(tmp_path: Path) -> None:
         (lambda d: [str(d / "in.jsonl"), "-o", str(d / "in.jsonl")], 3, "same file as INPUT"),
         (lambda d: [str(d / "in.jsonl"), "-o", str(d)], 2, "directory"),
         (lambda d: [str(d / "in.jsonl"), "-o", str(d / "o.jsonl"), "-c", "0"], 2, "-c"),
-        (lambda d: [str(d / "in.jsonl"), "-o", str(d / "o.jsonl"), "-m", "nope"], 2,
-         "known models"),
-        (lambda d: [str(d / "in.jsonl"), "-o", str(d / "o.jsonl"), "--max-runtime", "soon"], 2,
-         "not a duration"),
+        (
+            lambda d: [str(d / "in.jsonl"), "-o", str(d / "o.jsonl"), "-m", "nope"],
+            2,
+            "known models",
+        ),
+        (
+            lambda d: [str(d / "in.jsonl"), "-o", str(d / "o.jsonl"), "--max-runtime", "soon"],
+            2,
+            "not a duration",
+        ),
     ],
-    ids=["input-missing", "out-folder-missing", "out-is-input", "out-is-folder",
-         "bad-concurrency", "unknown-model", "bad-duration"],
+    ids=[
+        "input-missing",
+        "out-folder-missing",
+        "out-is-input",
+        "out-is-folder",
+        "bad-concurrency",
+        "unknown-model",
+        "bad-duration",
+    ],
 )
-def test_user_mistakes_exit_with_one_clear_line(tmp_path: Path, make_args: Any, code: int,
-                                                message: str) -> None:
+def test_user_mistakes_exit_with_one_clear_line(
+    tmp_path: Path, make_args: Any, code: int, message: str
+) -> None:
     """Each mistake gets its documented exit code and a message, never a traceback."""
     write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "prompt": "x"}])
     result = CliRunner().invoke(main, ["run", *make_args(tmp_path)])
@@ -242,10 +312,33 @@ def test_no_secret_reaches_output_or_stderr(tmp_path: Path) -> None:
         return web.json_response({"error": {"message": "bad key", "code": 401}}, status=401)
 
     with app_thread([web.post("/v1/chat/completions", handler)]) as url:
-        result = run_cli([str(source), "-o", str(out), "--base-url", url,
-                          "--api-key", "sk-TOPSECRET-1", "--summary-json", str(summary)])
-        proxied = run_cli([str(source), "-o", str(out), "--base-url", url, "--fresh",
-                           "--proxy", "http://bob:pr0xyPASS@127.0.0.1:9", "--max-attempts", "1"])
+        result = run_cli(
+            [
+                str(source),
+                "-o",
+                str(out),
+                "--base-url",
+                url,
+                "--api-key",
+                "sk-TOPSECRET-1",
+                "--summary-json",
+                str(summary),
+            ]
+        )
+        proxied = run_cli(
+            [
+                str(source),
+                "-o",
+                str(out),
+                "--base-url",
+                url,
+                "--fresh",
+                "--proxy",
+                "http://bob:pr0xyPASS@127.0.0.1:9",
+                "--max-attempts",
+                "1",
+            ]
+        )
     assert seen_auth == ["Bearer sk-TOPSECRET-1"]
     assert result.exit_code == 1
     assert proxied.exit_code == 1
@@ -263,8 +356,20 @@ def test_results_are_flushed_line_by_line(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     with simulator_thread(SimulatorSettings(first_byte_delay_s=0.4)) as sim:
         process = subprocess.Popen(
-            [sys.executable, "-m", "netfly_batch", "run", str(source), "-o", str(out),
-             "--base-url", sim.url, "-c", "1", "-q"],
+            [
+                sys.executable,
+                "-m",
+                "netfly_batch",
+                "run",
+                str(source),
+                "-o",
+                str(out),
+                "--base-url",
+                sim.url,
+                "-c",
+                "1",
+                "-q",
+            ],
             stderr=subprocess.DEVNULL,
         )
         counts = []
@@ -285,10 +390,27 @@ def test_help_shows_every_option_and_an_example() -> None:
     """`run --help` explains the options the README names, with an example."""
     result = CliRunner().invoke(main, ["run", "--help"])
     assert result.exit_code == 0
-    for option in ("--base-url", "--endpoint", "--api-key", "--model", "--concurrency",
-                   "--max-attempts", "--idle-timeout", "--timeout", "--proxy", "--temperature",
-                   "--max-tokens", "--progress", "--quiet", "--summary-json", "--fresh",
-                   "--max-runtime", "--simulate", "--sim-fail-rate", "Example"):
+    for option in (
+        "--base-url",
+        "--endpoint",
+        "--api-key",
+        "--model",
+        "--concurrency",
+        "--max-attempts",
+        "--idle-timeout",
+        "--timeout",
+        "--proxy",
+        "--temperature",
+        "--max-tokens",
+        "--progress",
+        "--quiet",
+        "--summary-json",
+        "--fresh",
+        "--max-runtime",
+        "--simulate",
+        "--sim-fail-rate",
+        "Example",
+    ):
         assert option in result.output
 
 
@@ -296,8 +418,11 @@ def test_readme_lists_the_options_of_help() -> None:
     """Every long option of `run --help` appears in README.md, so the two stay in step."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     result = CliRunner().invoke(main, ["run", "--help"])
-    options = {word.strip(",;.[]").split("/")[0] for word in result.output.split()
-               if word.startswith("--") and not word.startswith("--sim-")}
+    options = {
+        word.strip(",;.[]").split("/")[0]
+        for word in result.output.split()
+        if word.startswith("--") and not word.startswith("--sim-")
+    }
     missing = sorted(o for o in options if o not in readme)
     assert not missing, missing
 
@@ -310,5 +435,3 @@ def test_progress_bar_can_be_forced(tmp_path: Path) -> None:
     assert "3/3" in result.stderr
     quiet = run_cli([str(source), "-o", str(tmp_path / "q.jsonl"), "--simulate", "-q"])
     assert quiet.stderr == ""
-
-

@@ -22,12 +22,16 @@ LLAMA_TEXT = (
     "oversimplification as there are"
 )
 LITELLM_TEXT = "Hello from the LiteLLM mock. This is a canned streamed answer."
-BODY: dict[str, Any] = {"model": "test-model", "stream": True,
-                        "messages": [{"role": "user", "content": "Name three colours."}]}
+BODY: dict[str, Any] = {
+    "model": "test-model",
+    "stream": True,
+    "messages": [{"role": "user", "content": "Name three colours."}],
+}
 BOM = b"\xef\xbb\xbf"
 
 
 # --- what the scripted server sends -------------------------------------------------------
+
 
 def chunk(content: str | None = None, finish: str | None = None, **choice: Any) -> bytes:
     """One SSE event holding one chat-completion chunk."""
@@ -57,14 +61,17 @@ def odd_pieces(body: bytes, sizes: tuple[int, ...] = (1, 3, 7, 2, 13, 5, 31)) ->
     pieces, start, turn = [], 0, 0
     while start < len(body):
         size = sizes[turn % len(sizes)]
-        pieces.append(body[start:start + size])
+        pieces.append(body[start : start + size])
         start, turn = start + size, turn + 1
     return pieces
 
 
-async def open_stream(request: web.Request, status: int = 200,
-                      content_type: str = "text/event-stream",
-                      headers: dict[str, str] | None = None) -> web.StreamResponse:
+async def open_stream(
+    request: web.Request,
+    status: int = 200,
+    content_type: str = "text/event-stream",
+    headers: dict[str, str] | None = None,
+) -> web.StreamResponse:
     """Send the response head; the body follows piece by piece."""
     response = web.StreamResponse(status=status, headers=headers)
     response.content_type = content_type
@@ -79,8 +86,12 @@ async def write_pieces(response: web.StreamResponse, pieces: list[bytes]) -> Non
         await asyncio.sleep(0)
 
 
-def streaming(*pieces: bytes, content_type: str = "text/event-stream", status: int = 200,
-              headers: dict[str, str] | None = None):
+def streaming(
+    *pieces: bytes,
+    content_type: str = "text/event-stream",
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+):
     """A handler that streams the pieces, each in its own write, then ends the body."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
@@ -92,13 +103,16 @@ def streaming(*pieces: bytes, content_type: str = "text/event-stream", status: i
     return handler
 
 
-def replying(status: int, body: bytes, content_type: str = "application/json",
-             headers: dict[str, str] | None = None):
+def replying(
+    status: int,
+    body: bytes,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+):
     """A handler that answers with one whole (non-streamed) response."""
 
     async def handler(request: web.Request) -> web.Response:
-        return web.Response(status=status, body=body, content_type=content_type,
-                            headers=headers)
+        return web.Response(status=status, body=body, content_type=content_type, headers=headers)
 
     return handler
 
@@ -139,8 +153,9 @@ async def complete_with(server, sleep, retry: RetrySettings | None = None, **set
         return await client.complete(BODY)
 
 
-async def failure_of(server, sleep, retry: RetrySettings | None = None,
-                     **settings: Any) -> RequestError:
+async def failure_of(
+    server, sleep, retry: RetrySettings | None = None, **settings: Any
+) -> RequestError:
     """The RequestError one complete() call ends with (nothing else may escape)."""
     with pytest.raises(RequestError) as caught:
         await complete_with(server, sleep, retry, **settings)
@@ -149,17 +164,25 @@ async def failure_of(server, sleep, retry: RetrySettings | None = None,
 
 # --- SSE framing, end to end --------------------------------------------------------------
 
+
 def multi_line_data() -> bytes:
     """A chunk whose JSON is split over several data lines (joined with LF, still JSON)."""
-    return (b'data: {"choices": [{"index": 0,\ndata: "delta": {"content": "multi"}}]}\n\n'
-            + chunk(finish="stop") + b"data: [DONE]\n\n")
+    return (
+        b'data: {"choices": [{"index": 0,\ndata: "delta": {"content": "multi"}}]}\n\n'
+        + chunk(finish="stop")
+        + b"data: [DONE]\n\n"
+    )
 
 
 def with_fields() -> bytes:
     """Comments, event/id/retry fields and `data:` without a space around the chunks."""
-    return (b": keep-alive\n\nretry: 3000\nid: 1\nevent: message\n"
-            + chunk("fields").replace(b"data: ", b"data:") + b": ping\n"
-            + chunk(finish="stop") + b"data:[DONE]\n\n")
+    return (
+        b": keep-alive\n\nretry: 3000\nid: 1\nevent: message\n"
+        + chunk("fields").replace(b"data: ", b"data:")
+        + b": ping\n"
+        + chunk(finish="stop")
+        + b"data:[DONE]\n\n"
+    )
 
 
 SSE_CASES = [
@@ -177,11 +200,15 @@ SSE_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("body", "content", "finish"), [case[1:] for case in SSE_CASES],
-                         ids=[case[0] for case in SSE_CASES])
+@pytest.mark.parametrize(
+    ("body", "content", "finish"),
+    [case[1:] for case in SSE_CASES],
+    ids=[case[0] for case in SSE_CASES],
+)
 @pytest.mark.parametrize("cut", ["odd pieces", "one piece"])
-async def test_streams_frame_the_same_however_they_arrive(serve, fake_sleep, body, content,
-                                                          finish, cut):
+async def test_streams_frame_the_same_however_they_arrive(
+    serve, fake_sleep, body, content, finish, cut
+):
     """Each stream, in odd pieces or in one, gives its content and finish_reason at once."""
     pieces = odd_pieces(body) if cut == "odd pieces" else [body]
     server = await serve(streaming(*pieces))
@@ -196,7 +223,7 @@ async def test_streams_frame_the_same_however_they_arrive(serve, fake_sleep, bod
 async def test_one_byte_pieces(serve, fake_sleep):
     """A stream sent one byte per write (splitting every character) arrives whole."""
     body = BOM + answer("Привет", ", ", "мир").replace(b"\n", b"\r\n")
-    server = await serve(streaming(*(body[i:i + 1] for i in range(len(body)))))
+    server = await serve(streaming(*(body[i : i + 1] for i in range(len(body)))))
     completion = await complete_with(server, fake_sleep)
     assert completion.content == "Привет, мир"
 
@@ -220,11 +247,13 @@ async def test_the_request_carries_the_body(serve, fake_sleep):
 
 # --- statuses -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503])
 async def test_retryable_status_then_success(serve, fake_sleep, status):
     """A retryable status is retried once with a backoff; the second answer is returned."""
-    server = await serve(replying(status, error_body(f"try later ({status})")),
-                         streaming(answer("second ", "time")))
+    server = await serve(
+        replying(status, error_body(f"try later ({status})")), streaming(answer("second ", "time"))
+    )
     completion = await complete_with(server, fake_sleep)
     assert completion.content == "second time"
     assert completion.attempts == 2
@@ -236,8 +265,10 @@ async def test_retryable_status_then_success(serve, fake_sleep, status):
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
 async def test_final_status_is_not_retried(serve, fake_sleep, status):
     """A non-retryable status fails after exactly one request, with the server's message."""
-    server = await serve(replying(status, error_body(f"the server refuses: {status}", "x")),
-                         streaming(answer("never")))
+    server = await serve(
+        replying(status, error_body(f"the server refuses: {status}", "x")),
+        streaming(answer("never")),
+    )
     error = await failure_of(server, fake_sleep)
     assert isinstance(error, HTTPStatusError)
     assert error.status == status
@@ -253,25 +284,30 @@ async def test_final_status_is_not_retried(serve, fake_sleep, status):
 async def test_error_body_sent_in_pieces_is_read_whole(serve, fake_sleep):
     """An error body that arrives in several writes is still parsed for its message."""
     body = error_body("model not found: gpt-5", "model_not_found")
-    server = await serve(streaming(*odd_pieces(body), status=404,
-                                   content_type="application/json"))
+    server = await serve(streaming(*odd_pieces(body), status=404, content_type="application/json"))
     error = await failure_of(server, fake_sleep)
     assert isinstance(error, HTTPStatusError)
     assert error.server_message == "model not found: gpt-5"
     assert error.code == "model_not_found"
 
 
-@pytest.mark.parametrize(("header", "value", "expected"), [
-    ("Retry-After", "7", 7.0),
-    ("Retry-After", "0.5", 0.5),
-    ("retry-after-ms", "1500", 1.5),
-    ("llm_provider-retry-after", "4", 4.0),
-    ("Retry-After", "9999", 120.0),
-], ids=["seconds", "fraction", "ms", "LiteLLM", "capped"])
+@pytest.mark.parametrize(
+    ("header", "value", "expected"),
+    [
+        ("Retry-After", "7", 7.0),
+        ("Retry-After", "0.5", 0.5),
+        ("retry-after-ms", "1500", 1.5),
+        ("llm_provider-retry-after", "4", 4.0),
+        ("Retry-After", "9999", 120.0),
+    ],
+    ids=["seconds", "fraction", "ms", "LiteLLM", "capped"],
+)
 async def test_retry_after_replaces_the_backoff(serve, fake_sleep, header, value, expected):
     """The wait before the next attempt is the server's Retry-After (capped), not the backoff."""
-    server = await serve(replying(429, error_body("slow down", "429"), headers={header: value}),
-                         streaming(answer("ok")))
+    server = await serve(
+        replying(429, error_body("slow down", "429"), headers={header: value}),
+        streaming(answer("ok")),
+    )
     completion = await complete_with(server, fake_sleep)
     assert completion.content == "ok"
     assert completion.attempts == 2
@@ -310,8 +346,12 @@ async def test_plain_text_500_capture(serve, fake_sleep):
 
 # --- broken and slow streams --------------------------------------------------------------
 
-@pytest.mark.parametrize("cut_at", [len(LITELLM) // 2, LITELLM.index(b"\n\n", 900) + 2, 5],
-                         ids=["mid-line", "between events", "in the first line"])
+
+@pytest.mark.parametrize(
+    "cut_at",
+    [len(LITELLM) // 2, LITELLM.index(b"\n\n", 900) + 2, 5],
+    ids=["mid-line", "between events", "in the first line"],
+)
 async def test_mid_stream_disconnect_then_success(serve, fake_sleep, cut_at):
     """A dropped connection is retried; the answer's text is not duplicated."""
     server = await serve(cut_off(LITELLM[:cut_at]), streaming(*odd_pieces(LITELLM)))
@@ -334,8 +374,7 @@ async def test_mid_stream_disconnect_every_time(serve, fake_sleep):
 async def test_stall_hits_the_idle_timeout(serve, fake_sleep):
     """A stream that goes silent fails each attempt after the idle timeout."""
     server = await serve(stalled(chunk("partial")))
-    error = await failure_of(server, fake_sleep, RetrySettings(max_attempts=2),
-                             idle_timeout_s=0.3)
+    error = await failure_of(server, fake_sleep, RetrySettings(max_attempts=2), idle_timeout_s=0.3)
     assert isinstance(error, TransportError)
     assert error.attempts == 2
     assert "0.3 s" in str(error)
@@ -352,8 +391,7 @@ async def test_headers_later_than_the_idle_timeout_fail(serve, fake_sleep):
         raise AssertionError("unreachable")
 
     server = await serve(slow_head)
-    error = await failure_of(server, fake_sleep, RetrySettings(max_attempts=1),
-                             idle_timeout_s=0.3)
+    error = await failure_of(server, fake_sleep, RetrySettings(max_attempts=1), idle_timeout_s=0.3)
     assert isinstance(error, TransportError)
     assert "idle timeout" in str(error)
     assert server.requests == 1
@@ -371,8 +409,9 @@ async def test_a_stream_that_never_ends_hits_the_total_timeout(serve, fake_sleep
 
     server = await serve(endless)
     started = asyncio.get_running_loop().time()
-    error = await failure_of(server, fake_sleep, RetrySettings(max_attempts=1),
-                             idle_timeout_s=0.3, total_timeout_s=0.6)
+    error = await failure_of(
+        server, fake_sleep, RetrySettings(max_attempts=1), idle_timeout_s=0.3, total_timeout_s=0.6
+    )
     took = asyncio.get_running_loop().time() - started
     assert isinstance(error, TransportError)
     assert "took longer than 0.6 s" in str(error)
@@ -398,8 +437,11 @@ async def test_keep_alive_comments_keep_a_slow_answer_alive(serve, fake_sleep):
     assert completion.attempts == 1
 
 
-@pytest.mark.parametrize("code", ["500", 503, "server_error", None],
-                         ids=["string 500", "number 503", "server_error", "no code"])
+@pytest.mark.parametrize(
+    "code",
+    ["500", 503, "server_error", None],
+    ids=["string 500", "number 503", "server_error", "no code"],
+)
 async def test_retryable_error_inside_the_stream(serve, fake_sleep, code):
     """A retryable in-band error is retried; the failed attempt's text is discarded."""
     broken = chunk("partial ") + b"data: " + error_body("upstream overloaded", code) + b"\n\n"
@@ -425,8 +467,9 @@ async def test_final_error_inside_the_stream(serve, fake_sleep, code):
 
 async def test_done_without_finish_reason_is_retried(serve, fake_sleep):
     """[DONE] without any finish_reason (llama.cpp when busy) is a truncated attempt."""
-    server = await serve(streaming(answer("half an ans", finish=None)),
-                         streaming(answer("a whole answer")))
+    server = await serve(
+        streaming(answer("half an ans", finish=None)), streaming(answer("a whole answer"))
+    )
     completion = await complete_with(server, fake_sleep)
     assert completion.content == "a whole answer"
     assert completion.attempts == 2
@@ -447,8 +490,9 @@ async def test_done_without_finish_reason_every_time(serve, fake_sleep):
 
 async def test_clean_close_without_done_or_finish_is_retried(serve, fake_sleep):
     """A body that just ends, with no [DONE] and no finish_reason, is truncated."""
-    server = await serve(streaming(answer("cut", finish=None, done=False)),
-                         streaming(answer("whole")))
+    server = await serve(
+        streaming(answer("cut", finish=None, done=False)), streaming(answer("whole"))
+    )
     completion = await complete_with(server, fake_sleep)
     assert completion.content == "whole"
     assert completion.attempts == 2
@@ -485,8 +529,7 @@ async def test_plain_json_reply(serve, fake_sleep):
     assert completion.content == LLAMA_TEXT
     assert completion.finish_reason == "length"
     assert completion.model == "smollm2-135m"
-    assert completion.usage == {"prompt_tokens": 34, "completion_tokens": 24,
-                                "total_tokens": 58}
+    assert completion.usage == {"prompt_tokens": 34, "completion_tokens": 24, "total_tokens": 58}
     assert completion.attempts == 1
 
 
@@ -519,8 +562,9 @@ async def test_event_over_max_event_bytes(serve, fake_sleep):
 
 async def test_whole_reply_over_max_event_bytes(serve, fake_sleep):
     """A non-stream reply over max_event_bytes fails at once, non-retryable."""
-    reply = orjson.dumps({"choices": [{"index": 0, "message": {"content": "z" * 10_000},
-                                       "finish_reason": "stop"}]})
+    reply = orjson.dumps(
+        {"choices": [{"index": 0, "message": {"content": "z" * 10_000}, "finish_reason": "stop"}]}
+    )
     server = await serve(replying(200, reply))
     error = await failure_of(server, fake_sleep, max_event_bytes=4096)
     assert isinstance(error, StreamError)
@@ -556,6 +600,7 @@ async def test_connection_refused(closed_port, fake_sleep):
 
 
 # --- nothing but RequestError escapes -----------------------------------------------------
+
 
 async def invalid_http(request: web.Request) -> web.StreamResponse:
     """Answer with bytes that are not HTTP at all, then hang up."""
@@ -594,14 +639,16 @@ FAULTS = {
 async def test_only_request_errors_escape(serve, fake_sleep, handler):
     """Whatever the server does wrong, complete() raises a RequestError and nothing else."""
     server = await serve(handler)
-    error = await failure_of(server, fake_sleep, RetrySettings(max_attempts=2),
-                             idle_timeout_s=0.3, max_event_bytes=4096)
+    error = await failure_of(
+        server, fake_sleep, RetrySettings(max_attempts=2), idle_timeout_s=0.3, max_event_bytes=4096
+    )
     assert error.attempts in (1, 2)
     assert error.attempts == server.requests
     assert str(error)
 
 
 # --- the pool -----------------------------------------------------------------------------
+
 
 async def test_concurrent_calls_share_one_session_and_pool(serve, fake_sleep):
     """200 concurrent complete() calls on one client use one session and reuse connections."""
@@ -641,6 +688,7 @@ async def test_client_reopens_after_close(serve, fake_sleep):
 
 # --- ChatClient.stream() ------------------------------------------------------------------
 
+
 async def collect(fragments, into: list[str]) -> None:
     """Append every fragment to `into` (kept even if the stream then fails)."""
     async for text in fragments:
@@ -654,11 +702,10 @@ async def test_stream_yields_fragments_as_they_arrive(serve, fake_sleep):
 
     async def two_halves(request: web.Request) -> web.StreamResponse:
         response = await open_stream(request)
-        await response.write(answer("first")[:-len(chunk(finish="stop") + b"data: [DONE]\n\n")])
+        await response.write(answer("first")[: -len(chunk(finish="stop") + b"data: [DONE]\n\n")])
         await asyncio.wait_for(go_on.wait(), 5)
         sent_rest.append(True)
-        await write_pieces(response, [chunk(" second"), chunk(finish="stop"),
-                                      b"data: [DONE]\n\n"])
+        await write_pieces(response, [chunk(" second"), chunk(finish="stop"), b"data: [DONE]\n\n"])
         await response.write_eof()
         return response
 
@@ -676,9 +723,11 @@ async def test_stream_yields_fragments_as_they_arrive(serve, fake_sleep):
 
 async def test_stream_retries_failures_before_the_first_fragment(serve, fake_sleep):
     """A failed attempt that yielded nothing is retried transparently."""
-    server = await serve(replying(503, error_body("busy")),
-                         cut_off(answer("")[:60]),  # the role chunk only, then dropped
-                         streaming(answer("at ", "last")))
+    server = await serve(
+        replying(503, error_body("busy")),
+        cut_off(answer("")[:60]),  # the role chunk only, then dropped
+        streaming(answer("at ", "last")),
+    )
     async with client_for(server, fake_sleep) as client:
         fragments = [text async for text in client.stream(BODY)]
     assert fragments == ["at ", "last"]
@@ -742,8 +791,7 @@ async def test_an_api_key_echoed_by_the_server_is_hidden(serve, fake_sleep):
 
     async def echo_key(request: web.Request) -> web.Response:
         key = request.headers["Authorization"].removeprefix("Bearer ")
-        return web.json_response({"error": {"message": f"Incorrect API key: {key}"}},
-                                 status=401)
+        return web.json_response({"error": {"message": f"Incorrect API key: {key}"}}, status=401)
 
     server = await serve(echo_key)
     error = await failure_of(server, fake_sleep, api_key="sk-live-SECRET123")
@@ -755,8 +803,9 @@ async def test_an_api_key_echoed_by_the_server_is_hidden(serve, fake_sleep):
 
 async def test_credentials_in_the_url_and_an_api_key_fail_as_a_request_error(fake_sleep):
     """aiohttp's ValueError for user:pass@ in the URL plus a key is mapped, not escaped."""
-    async with ChatClient(ClientSettings(base_url="http://user:pw-SECRET@127.0.0.1:9",
-                                         api_key="k"), sleep=fake_sleep) as client:
+    async with ChatClient(
+        ClientSettings(base_url="http://user:pw-SECRET@127.0.0.1:9", api_key="k"), sleep=fake_sleep
+    ) as client:
         with pytest.raises(RequestError) as caught:
             await client.complete(BODY)
     assert caught.value.retryable is False
@@ -814,8 +863,11 @@ async def test_the_response_head_counts_as_activity(serve, fake_sleep):
         return response
 
     server = await serve(late_head)
-    async with ChatClient(ClientSettings(base_url=server.url, idle_timeout_s=0.3),
-                          RetrySettings(max_attempts=1), sleep=fake_sleep) as client:
+    async with ChatClient(
+        ClientSettings(base_url=server.url, idle_timeout_s=0.3),
+        RetrySettings(max_attempts=1),
+        sleep=fake_sleep,
+    ) as client:
         completion = await client.complete(BODY)
     assert completion.content == "fine"
 
@@ -831,9 +883,11 @@ async def test_a_stream_read_from_other_tasks_still_hits_the_total_timeout(serve
             await asyncio.sleep(0.02)
 
     server = await serve(endless)
-    async with ChatClient(ClientSettings(base_url=server.url, idle_timeout_s=0.3,
-                                         total_timeout_s=0.5),
-                          RetrySettings(max_attempts=1), sleep=fake_sleep) as client:
+    async with ChatClient(
+        ClientSettings(base_url=server.url, idle_timeout_s=0.3, total_timeout_s=0.5),
+        RetrySettings(max_attempts=1),
+        sleep=fake_sleep,
+    ) as client:
         gen = client.stream(BODY)
         loop = asyncio.get_running_loop()
         start = loop.time()

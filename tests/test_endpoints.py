@@ -9,14 +9,20 @@ from netfly_batch.http.endpoints import FREENETFLY, Endpoint, endpoint_for, endp
 from netfly_batch.settings import BODY_DEFAULTS, ClientSettings
 
 
-@pytest.mark.parametrize(("base_url", "path", "url"), [
-    ("https://free.netfly.top", None,
-     "https://free.netfly.top/api/openai/v1/chat/completions"),
-    ("https://free.netfly.top/", None,
-     "https://free.netfly.top/api/openai/v1/chat/completions"),
-    ("http://127.0.0.1:8080", None, "http://127.0.0.1:8080/v1/chat/completions"),
-    ("http://127.0.0.1:8080/", "chat", "http://127.0.0.1:8080/chat"),
-], ids=["freenetfly", "freenetfly slash", "other", "other with path"])
+@pytest.mark.parametrize(
+    ("base_url", "path", "url"),
+    [
+        ("https://free.netfly.top", None, "https://free.netfly.top/api/openai/v1/chat/completions"),
+        (
+            "https://free.netfly.top/",
+            None,
+            "https://free.netfly.top/api/openai/v1/chat/completions",
+        ),
+        ("http://127.0.0.1:8080", None, "http://127.0.0.1:8080/v1/chat/completions"),
+        ("http://127.0.0.1:8080/", "chat", "http://127.0.0.1:8080/chat"),
+    ],
+    ids=["freenetfly", "freenetfly slash", "other", "other with path"],
+)
 def test_endpoint_for_picks_the_preset_by_url(base_url, path, url):
     """FreeNetfly's URL gets its preset and path; any other URL the OpenAI path."""
     endpoint = endpoint_for(base_url, path)
@@ -35,16 +41,22 @@ def test_only_the_preset_checks_models():
 
 def test_body_has_defaults_then_parameters():
     """A body carries the defaults, which the caller's parameters override."""
-    body = Endpoint("http://x").build_body("m", [{"role": "user", "content": "hi"}],
-                                           {"temperature": 0.0, "seed": 1})
-    assert body == {**BODY_DEFAULTS, "messages": [{"role": "user", "content": "hi"}],
-                    "model": "m", "stream": True, "temperature": 0.0, "seed": 1}
+    body = Endpoint("http://x").build_body(
+        "m", [{"role": "user", "content": "hi"}], {"temperature": 0.0, "seed": 1}
+    )
+    assert body == {
+        **BODY_DEFAULTS,
+        "messages": [{"role": "user", "content": "hi"}],
+        "model": "m",
+        "stream": True,
+        "temperature": 0.0,
+        "seed": 1,
+    }
 
 
 def test_headers_carry_the_key_and_extras_but_repr_hides_the_key():
     """The key goes into Authorization only; extras override; repr never shows the key."""
-    endpoint = endpoint_for("http://x", api_key="sk-secret",
-                            extra_headers=(("user-agent", "me"),))
+    endpoint = endpoint_for("http://x", api_key="sk-secret", extra_headers=(("user-agent", "me"),))
     headers = endpoint.headers()
     assert headers["authorization"] == "Bearer sk-secret"
     assert headers["user-agent"] == "me"
@@ -54,8 +66,9 @@ def test_headers_carry_the_key_and_extras_but_repr_hides_the_key():
 
 def test_endpoint_of_client_settings_keeps_their_headers():
     """The Python API's ClientSettings name an endpoint: its URL, key and header choice."""
-    endpoint = endpoint_of(ClientSettings(base_url="http://h:1/", endpoint="/chat",
-                                          api_key="k", browser_headers=True))
+    endpoint = endpoint_of(
+        ClientSettings(base_url="http://h:1/", endpoint="/chat", api_key="k", browser_headers=True)
+    )
     assert endpoint.url == "http://h:1/chat"
     assert endpoint.headers()["origin"] == "http://h:1/"
     assert endpoint.models == ()

@@ -40,9 +40,13 @@ def run_cli(*args: str) -> Any:
 
 def test_estimate_tokens_is_chars_over_four_plus_max_tokens() -> None:
     """The documented estimate: message characters / 4 plus max_tokens."""
-    body = {"messages": [{"role": "user", "content": "x" * 40},
-                         {"role": "user", "content": [{"type": "text", "text": "y" * 8}]}],
-            "max_tokens": 100}
+    body = {
+        "messages": [
+            {"role": "user", "content": "x" * 40},
+            {"role": "user", "content": [{"type": "text", "text": "y" * 8}]},
+        ],
+        "max_tokens": 100,
+    }
     assert estimate_tokens(body) == 12 + 100
     assert estimate_tokens({"messages": [{"role": "user", "content": "abcd"}]}) == 1
 
@@ -101,15 +105,24 @@ async def test_retry_after_and_ratelimit_headers_pause_the_pool() -> None:
     flow.leave(await flow.enter(), HTTPStatusError(429, "x", retry_after_s=2.5), None)
     assert flow._paused_until == pytest.approx(102.5)
     clock.now = 200.0
-    flow.leave(await flow.enter(), None, {"x-ratelimit-remaining-requests": "0",
-                                          "x-ratelimit-reset-requests": "0m30s"})
+    flow.leave(
+        await flow.enter(),
+        None,
+        {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "0m30s"},
+    )
     assert flow._paused_until == pytest.approx(230.0)
     clock.now = 300.0
-    flow.leave(await flow.enter(), None, {"x-ratelimit-remaining-tokens": "15",
-                                          "x-ratelimit-reset-tokens": "9s"})
+    flow.leave(
+        await flow.enter(),
+        None,
+        {"x-ratelimit-remaining-tokens": "15", "x-ratelimit-reset-tokens": "9s"},
+    )
     assert flow._paused_until == pytest.approx(230.0)
-    flow.leave(await flow.enter(), None, {"x-ratelimit-remaining-tokens": "0",
-                                          "x-ratelimit-reset-tokens": "6m0s"})
+    flow.leave(
+        await flow.enter(),
+        None,
+        {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "6m0s"},
+    )
     assert flow._paused_until == pytest.approx(360.0)  # capped at a minute
 
 
@@ -149,8 +162,13 @@ def test_breaker_counts_only_refusals_in_a_row() -> None:
     tripped: list[Any] = []
     flow = FlowControl(FlowSettings(concurrency=1, breaker_threshold=3), on_trip=tripped.append)
     refused = TransportError("cannot connect", unreachable=True)
-    for error in (refused, HTTPStatusError(401, "no"), HTTPStatusError(500, "oops"),
-                  refused, HTTPStatusError(403, "no")):
+    for error in (
+        refused,
+        HTTPStatusError(401, "no"),
+        HTTPStatusError(500, "oops"),
+        refused,
+        HTTPStatusError(403, "no"),
+    ):
         flow.in_flight += 1
         flow.leave(0.0, error, None)
     assert not tripped
@@ -172,16 +190,16 @@ def request_times(tmp_path: Path, rows: list[dict[str, Any]], *options: str) -> 
         return response
 
     with app_thread([web.post("/v1/chat/completions", handler)]) as url:
-        result = run_cli(str(source), "-o", str(tmp_path / "o.jsonl"), "--base-url", url,
-                         "-c", "16", *options)
+        result = run_cli(
+            str(source), "-o", str(tmp_path / "o.jsonl"), "--base-url", url, "-c", "16", *options
+        )
     assert result.exit_code == 0, result.output
     return stamps
 
 
 def test_rpm_spreads_requests_evenly(tmp_path: Path) -> None:
     """--rpm 1200 (20/s, one second saved up): 60 requests take about two seconds."""
-    stamps = request_times(tmp_path, [{"id": i, "prompt": "p"} for i in range(60)],
-                           "--rpm", "1200")
+    stamps = request_times(tmp_path, [{"id": i, "prompt": "p"} for i in range(60)], "--rpm", "1200")
     span = stamps[-1] - stamps[0]
     assert span >= 1.6, span
     assert span <= 3.5, span
@@ -197,8 +215,11 @@ def throttling_server(capacity: int) -> tuple[list[web.RouteDef], dict[str, int]
     async def handler(request: web.Request) -> web.StreamResponse:
         if state["in_flight"] >= capacity:
             state["throttled"] += 1
-            return web.json_response({"error": {"message": "busy", "code": 429}}, status=429,
-                                     headers={"Retry-After": "0.05"})
+            return web.json_response(
+                {"error": {"message": "busy", "code": 429}},
+                status=429,
+                headers={"Retry-After": "0.05"},
+            )
         state["in_flight"] += 1
         try:
             response = web.StreamResponse(headers={"content-type": "text/event-stream"})
@@ -222,9 +243,22 @@ def test_adaptive_mode_converges_and_beats_a_fixed_pool(tmp_path: Path) -> None:
         out = tmp_path / f"{mode}.jsonl"
         summary = tmp_path / f"{mode}.json"
         with app_thread(routes) as url:
-            result = run_cli(str(source), "-o", str(out), "--base-url", url, "-c", "32", mode,
-                             "--max-attempts", "30", "--retry-wait", "0.01",
-                             "--summary-json", str(summary))
+            result = run_cli(
+                str(source),
+                "-o",
+                str(out),
+                "--base-url",
+                url,
+                "-c",
+                "32",
+                mode,
+                "--max-attempts",
+                "30",
+                "--retry-wait",
+                "0.01",
+                "--summary-json",
+                str(summary),
+            )
         assert result.exit_code == 0, result.output
         rows = read_results(out)
         assert len(rows) == 150
@@ -246,12 +280,21 @@ def closed_port() -> int:
 
 def test_breaker_trips_on_a_closed_port_and_rerun_completes(tmp_path: Path) -> None:
     """Connection refused everywhere: exit 5, no result written, a later run does it all."""
-    source = write_jsonl(tmp_path / "in.jsonl", [{"id": f"p{i}", "prompt": f"prompt {i}"}
-                                                 for i in range(40)])
+    source = write_jsonl(
+        tmp_path / "in.jsonl", [{"id": f"p{i}", "prompt": f"prompt {i}"} for i in range(40)]
+    )
     out = tmp_path / "out.jsonl"
-    result = run_cli(str(source), "-o", str(out), "--base-url",
-                     f"http://127.0.0.1:{closed_port()}", "--retry-wait", "0.01",
-                     "--breaker-threshold", "10")
+    result = run_cli(
+        str(source),
+        "-o",
+        str(out),
+        "--base-url",
+        f"http://127.0.0.1:{closed_port()}",
+        "--retry-wait",
+        "0.01",
+        "--breaker-threshold",
+        "10",
+    )
     assert result.exit_code == 5
     assert "endpoint unreachable: cannot connect to 127.0.0.1" in result.stderr
     assert "rerun to resume" in result.stderr
@@ -264,15 +307,15 @@ def test_breaker_trips_on_a_closed_port_and_rerun_completes(tmp_path: Path) -> N
 
 def test_breaker_trips_on_401_and_leaves_the_rest_untried(tmp_path: Path) -> None:
     """401 to everything: the run stops after the threshold; untried prompts have no line."""
-    source = write_jsonl(tmp_path / "in.jsonl", [{"id": f"p{i}", "prompt": f"prompt {i}"}
-                                                 for i in range(100)])
+    source = write_jsonl(
+        tmp_path / "in.jsonl", [{"id": f"p{i}", "prompt": f"prompt {i}"} for i in range(100)]
+    )
     out = tmp_path / "out.jsonl"
     seen = {"count": 0}
 
     async def refuse(request: web.Request) -> web.Response:
         seen["count"] += 1
-        return web.json_response({"error": {"message": "invalid api key", "code": 401}},
-                                 status=401)
+        return web.json_response({"error": {"message": "invalid api key", "code": 401}}, status=401)
 
     with app_thread([web.post("/v1/chat/completions", refuse)]) as url:
         result = run_cli(str(source), "-o", str(out), "--base-url", url, "-c", "2")
@@ -291,8 +334,9 @@ def test_breaker_trips_on_401_and_leaves_the_rest_untried(tmp_path: Path) -> Non
 
 def test_tpm_spreads_estimated_tokens_evenly(tmp_path: Path) -> None:
     """--tpm 6000 (100 estimated tokens/s): 30 requests of ~10 tokens take about two seconds."""
-    stamps = request_times(tmp_path, [{"id": i, "prompt": "p", "max_tokens": 10}
-                                      for i in range(30)], "--tpm", "6000")
+    stamps = request_times(
+        tmp_path, [{"id": i, "prompt": "p", "max_tokens": 10} for i in range(30)], "--tpm", "6000"
+    )
     span = stamps[-1] - stamps[0]
     assert span >= 1.5, span
     assert span <= 4.0, span

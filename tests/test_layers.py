@@ -20,8 +20,16 @@ LAYERS: list[set[str]] = [
     {"face"},
 ]
 # Top-level modules, grouped: the core below everything, the face above everything.
-TOP_LEVEL = {"errors": "core", "settings": "core", "results": "core", "durations": "core",
-             "cli": "face", "api": "face", "__init__": "face", "__main__": "face"}
+TOP_LEVEL = {
+    "errors": "core",
+    "settings": "core",
+    "results": "core",
+    "durations": "core",
+    "cli": "face",
+    "api": "face",
+    "__init__": "face",
+    "__main__": "face",
+}
 
 
 def group_of(module: str) -> str:
@@ -65,8 +73,7 @@ def imported_modules(path: Path, root: Path) -> list[tuple[int, str]]:
                 found += [(node.lineno, f"{target}.{alias.name}") for alias in node.names]
             else:
                 found.append((node.lineno, target))
-    return [(line, module) for line, module in found
-            if module.split(".")[0] == root.name]
+    return [(line, module) for line, module in found if module.split(".")[0] == root.name]
 
 
 def upward_imports(root: Path) -> list[str]:
@@ -79,8 +86,10 @@ def upward_imports(root: Path) -> list[str]:
             theirs = group_of(module)
             if theirs == mine or layer_of(theirs) < layer_of(mine):
                 continue
-            problems.append(f"{path.relative_to(root.parent)}:{line}: {mine} imports "
-                            f"{module} ({theirs} is not below {mine})")
+            problems.append(
+                f"{path.relative_to(root.parent)}:{line}: {mine} imports "
+                f"{module} ({theirs} is not below {mine})"
+            )
     return problems
 
 
@@ -89,19 +98,33 @@ def test_no_module_imports_a_layer_above_its_own():
     assert upward_imports(PACKAGE) == []
 
 
-@pytest.mark.parametrize(("where", "line"), [
-    ("wire/sse.py", "from ..batch import ledger\n"),
-    ("http/client.py", "from netfly_batch.cli import main\n"),
-    ("batch/plan.py", "from ..providers import FreeNetfly\n"),
-    ("errors.py", "def f():\n    from .wire import answer\n"),
-], ids=["wire up to batch", "absolute, http up to cli", "peer to peer", "core, in a function"])
+@pytest.mark.parametrize(
+    ("where", "line"),
+    [
+        ("wire/sse.py", "from ..batch import ledger\n"),
+        ("http/client.py", "from netfly_batch.cli import main\n"),
+        ("batch/plan.py", "from ..providers import FreeNetfly\n"),
+        ("errors.py", "def f():\n    from .wire import answer\n"),
+    ],
+    ids=["wire up to batch", "absolute, http up to cli", "peer to peer", "core, in a function"],
+)
 def test_the_check_finds_an_upward_import(tmp_path, where, line):
     """The check itself can fail: an import that goes up (or across) is reported."""
     root = tmp_path / "netfly_batch"
-    for relative in ("__init__.py", "errors.py", "wire/__init__.py", "wire/sse.py",
-                     "wire/answer.py", "http/__init__.py", "http/client.py",
-                     "batch/__init__.py", "batch/plan.py", "batch/ledger.py",
-                     "providers/__init__.py", "cli/__init__.py"):
+    for relative in (
+        "__init__.py",
+        "errors.py",
+        "wire/__init__.py",
+        "wire/sse.py",
+        "wire/answer.py",
+        "http/__init__.py",
+        "http/client.py",
+        "batch/__init__.py",
+        "batch/plan.py",
+        "batch/ledger.py",
+        "providers/__init__.py",
+        "cli/__init__.py",
+    ):
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_text("")
     assert upward_imports(root) == []

@@ -26,14 +26,19 @@ HASH_A = 0x0123456789ABCDEF
 HASH_B = 0xFEDCBA9876543210
 
 
-def own_line(prompt_id: str, status: str, attempts: int = 1, request_hash: int | None = HASH_A
-             ) -> bytes:
+def own_line(
+    prompt_id: str, status: str, attempts: int = 1, request_hash: int | None = HASH_A
+) -> bytes:
     """A result line exactly as a run writes it."""
-    return Result(id=prompt_id, status=status, attempts=attempts,  # type: ignore[arg-type]
-                  content="text" if status == "ok" else None,
-                  error=None if status == "ok" else {"type": "x", "message": "m"}, line=1,
-                  request_hash=None if request_hash is None else f"{request_hash:016x}",
-                  ).to_line()
+    return Result(
+        id=prompt_id,
+        status=status,
+        attempts=attempts,  # type: ignore[arg-type]
+        content="text" if status == "ok" else None,
+        error=None if status == "ok" else {"type": "x", "message": "m"},
+        line=1,
+        request_hash=None if request_hash is None else f"{request_hash:016x}",
+    ).to_line()
 
 
 def foreign_line(**fields: object) -> bytes:
@@ -62,15 +67,19 @@ OWN_LINES = [
 def test_result_lines_start_with_the_leading_fields():
     """Result.to_line writes LEADING_FIELDS first, in order (the resume contract)."""
     for line in OWN_LINES:
-        assert list(orjson.loads(line))[:len(LEADING_FIELDS)] == list(LEADING_FIELDS)
+        assert list(orjson.loads(line))[: len(LEADING_FIELDS)] == list(LEADING_FIELDS)
 
 
-@pytest.mark.parametrize(("line", "pattern"), [
-    (own_line("plain", "ok"), _OWN_OK_LINE),
-    (own_line("ünïcode id", "ok"), _OWN_OK_LINE),
-    (own_line("no hash", "ok", request_hash=None), _OWN_LINE),
-    (own_line("failed", "error", attempts=3), _OWN_LINE),
-], ids=["ok", "unicode ok", "ok without hash", "error"])
+@pytest.mark.parametrize(
+    ("line", "pattern"),
+    [
+        (own_line("plain", "ok"), _OWN_OK_LINE),
+        (own_line("ünïcode id", "ok"), _OWN_OK_LINE),
+        (own_line("no hash", "ok", request_hash=None), _OWN_LINE),
+        (own_line("failed", "error", attempts=3), _OWN_LINE),
+    ],
+    ids=["ok", "unicode ok", "ok without hash", "error"],
+)
 def test_our_own_lines_take_the_fast_path(line, pattern):
     """Lines a run writes are read by their start, never parsed whole (resume speed)."""
     match = pattern.match(line)
@@ -149,8 +158,11 @@ def test_repeats_of_ids_in_out_are_found_whatever_the_order(tmp_path):
     from netfly_batch.batch.prompts import request_fingerprint
 
     first = {"id": "x", "prompt": "same as before"}
-    state = scanned(tmp_path, own_line("x", "ok", request_hash=int(request_fingerprint(first), 16)),
-                    own_line("y", "error", 2))
+    state = scanned(
+        tmp_path,
+        own_line("x", "ok", request_hash=int(request_fingerprint(first), 16)),
+        own_line("y", "error", 2),
+    )
     items = reread(
         state,
         {"id": "y", "prompt": 5},  # broken: uses no id
@@ -160,11 +172,20 @@ def test_repeats_of_ids_in_out_are_found_whatever_the_order(tmp_path):
         {"id": "y", "prompt": "again"},  # repeat
         first,  # repeat
     )
-    kinds = [item if item == "done" else
-             type(item).__name__ + ("-repeat" if getattr(item, "repeat", False) else "")
-             for item in items]
-    assert kinds == ["InvalidLine", "done", "InvalidLine-repeat", "Prompt",
-                     "InvalidLine-repeat", "InvalidLine-repeat"]
+    kinds = [
+        item
+        if item == "done"
+        else type(item).__name__ + ("-repeat" if getattr(item, "repeat", False) else "")
+        for item in items
+    ]
+    assert kinds == [
+        "InvalidLine",
+        "done",
+        "InvalidLine-repeat",
+        "Prompt",
+        "InvalidLine-repeat",
+        "InvalidLine-repeat",
+    ]
     assert isinstance(items[2], InvalidLine)
     assert "already used" in items[2].reason
 
@@ -188,8 +209,9 @@ def test_lines_that_are_not_utf8_or_carry_odd_hashes_are_not_taken_for_results(t
 
 
 def test_ids_no_line_names_are_counted_whatever_the_order_of_lines(tmp_path):
-    state = scanned(tmp_path, *(own_line(i, "ok") for i in ("a", "b", "c", "d")),
-                    own_line("e", "error", 2))
+    state = scanned(
+        tmp_path, *(own_line(i, "ok") for i in ("a", "b", "c", "d")), own_line("e", "error", 2)
+    )
     state.mention("a")  # a broken line of a first ...
     assert state.check("a", HASH_A) == ANSWERED  # ... then its done line
     state.mention("a")
@@ -213,8 +235,10 @@ def test_a_broken_line_of_a_taken_id_reports_what_is_wrong_with_it(tmp_path):
 
 
 def test_one_bom_is_forgiven_on_the_first_line_only():
-    lines = [b'\xef\xbb\xbf{"id": "a", "prompt": "x"}\n',
-             b'\xef\xbb\xbf{"id": "b", "prompt": "y"}\n']
+    lines = [
+        b'\xef\xbb\xbf{"id": "a", "prompt": "x"}\n',
+        b'\xef\xbb\xbf{"id": "b", "prompt": "y"}\n',
+    ]
     items = list(PromptReader().read(lines))
     assert [type(item).__name__ for item in items] == ["Prompt", "InvalidLine"]
     twice = list(PromptReader().read([b'\xef\xbb\xbf\xef\xbb\xbf{"id": "a", "prompt": "x"}\n']))

@@ -27,9 +27,25 @@ def spawn_reading_stdin(out: Path, url: str, *extra: str) -> subprocess.Popen[by
     """`netfly-batch run -` fed by the test; its stderr goes to OUT.stderr."""
     with open(out.with_suffix(".stderr"), "wb") as stderr:
         return subprocess.Popen(
-            [sys.executable, "-m", "netfly_batch", "run", "-", "-o", str(out), "--base-url",
-             url, "-c", "4", "-q", *extra],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr)
+            [
+                sys.executable,
+                "-m",
+                "netfly_batch",
+                "run",
+                "-",
+                "-o",
+                str(out),
+                "--base-url",
+                url,
+                "-c",
+                "4",
+                "-q",
+                *extra,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
@@ -60,8 +76,9 @@ def test_a_prompt_is_answered_while_the_producer_is_silent(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_stops_a_run_that_waits_for_its_producer(tmp_path: Path, signum: int,
-                                                          code: int) -> None:
+def test_a_signal_stops_a_run_that_waits_for_its_producer(
+    tmp_path: Path, signum: int, code: int
+) -> None:
     out = tmp_path / "out.jsonl"
     with simulator_thread(SimulatorSettings(chunk_count=2)) as sim:
         process = spawn_reading_stdin(out, sim.url)
@@ -151,9 +168,15 @@ async def test_a_line_that_comes_wakes_one_waiting_worker_not_all(monkeypatch) -
 
     monkeypatch.setattr(pool_module, "send_job", sent)
     done: list[int] = []
-    pool = asyncio.ensure_future(pool_module.run_pool(
-        jobs(), send=None, record=done.append, concurrency=200,  # type: ignore[arg-type]
-        input_ready=ready.wait))
+    pool = asyncio.ensure_future(
+        pool_module.run_pool(
+            jobs(),
+            send=None,
+            record=done.append,
+            concurrency=200,  # type: ignore[arg-type]
+            input_ready=ready.wait,
+        )
+    )
     await asyncio.sleep(0.05)
     calls_when_idle = calls
     for number in [*range(20), -1]:
@@ -175,7 +198,7 @@ async def test_a_long_line_over_many_reads_comes_whole(tmp_path: Path) -> None:
 
     def write() -> None:
         for start in range(0, len(long_line), 50_000):  # many small writes
-            os.write(write_end, long_line[start:start + 50_000])
+            os.write(write_end, long_line[start : start + 50_000])
         os.write(write_end, b"tail without newline")
         os.close(write_end)
 
@@ -198,8 +221,22 @@ def test_a_fifo_without_a_writer_yet_does_not_hold_up_max_runtime(tmp_path: Path
     out = tmp_path / "out.jsonl"
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "netfly_batch", "run", str(fifo), "-o", str(out), "--simulate",
-         "--max-runtime", "1s", "-q"], capture_output=True, timeout=30)
+        [
+            sys.executable,
+            "-m",
+            "netfly_batch",
+            "run",
+            str(fifo),
+            "-o",
+            str(out),
+            "--simulate",
+            "--max-runtime",
+            "1s",
+            "-q",
+        ],
+        capture_output=True,
+        timeout=30,
+    )
     assert done.returncode == 75, done.stderr
     assert time.monotonic() - started < 15
 
@@ -213,9 +250,22 @@ def test_standard_input_left_non_blocking_is_still_read_whole(tmp_path: Path) ->
     out = tmp_path / "out.jsonl"
     with simulator_thread(SimulatorSettings(chunk_count=2)) as sim:
         process = subprocess.Popen(
-            [sys.executable, "-m", "netfly_batch", "run", "-", "-o", str(out), "--base-url",
-             sim.url, "-q"], stdin=read_end, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "netfly_batch",
+                "run",
+                "-",
+                "-o",
+                str(out),
+                "--base-url",
+                sim.url,
+                "-q",
+            ],
+            stdin=read_end,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(read_end)
         time.sleep(0.5)
         os.write(write_end, line(0) + line(1))

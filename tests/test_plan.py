@@ -20,13 +20,19 @@ OTHER = Endpoint("http://127.0.0.1:9")
 
 
 def settings(**overrides) -> RunSettings:
-    return RunSettings(input_path="in.jsonl", output_path="out.jsonl",
-                       **{"endpoint": OTHER, **overrides})
+    return RunSettings(
+        input_path="in.jsonl", output_path="out.jsonl", **{"endpoint": OTHER, **overrides}
+    )
 
 
 def prompt(prompt_id: str = "a", line_no: int = 1, fingerprint: int = 0x1234, **params):
-    return Prompt(prompt_id, line_no, [{"role": "user", "content": "hi there"}], params,
-                  fingerprint=fingerprint)
+    return Prompt(
+        prompt_id,
+        line_no,
+        [{"role": "user", "content": "hi there"}],
+        params,
+        fingerprint=fingerprint,
+    )
 
 
 def state_of(tmp_path: Path, *results: Result) -> LedgerState:
@@ -67,8 +73,7 @@ def test_an_unknown_model_on_freenetfly_is_an_invalid_line():
 
 def test_an_error_result_for_this_request_carries_its_attempts(tmp_path):
     """A request that failed before is sent again, counting the attempts already spent."""
-    error = Result("a", "error", 3, None, {"type": "transport"}, 1,
-                   request_hash=f"{0x1234:016x}")
+    error = Result("a", "error", 3, None, {"type": "transport"}, 1, request_hash=f"{0x1234:016x}")
     planner = Planner(settings(), state_of(tmp_path, error))
     job = planner.plan(prompt())
     assert isinstance(job, Job)
@@ -93,7 +98,8 @@ def test_shards_send_their_own_ids_and_shard_zero_reports_invalid_lines(index):
     ids = [f"id{n}" for n in range(30)]
     planned = [planner.plan(prompt(i)) for i in ids]
     assert [p.prompt.id for p in planned if isinstance(p, Job)] == [
-        i for i in ids if shard_of(i, 3) == index]
+        i for i in ids if shard_of(i, 3) == index
+    ]
     broken = planner.plan(InvalidLine("7", 7, "invalid JSON"))
     assert (broken is not None) == (index == 0)
 
@@ -110,8 +116,7 @@ def test_jobs_settle_suspected_repeats_by_a_second_pass():
     planner = Planner(settings(), LedgerState())
     reader = PromptReader(request_defaults(planner.settings), AlwaysSeen(), LedgerState())
     invalid: list[InvalidLine] = []
-    jobs = list(planner.jobs(reader, lines, lambda: io.BytesIO(b"".join(lines)),
-                             invalid.append))
+    jobs = list(planner.jobs(reader, lines, lambda: io.BytesIO(b"".join(lines)), invalid.append))
     assert [(job.prompt.id, job.prompt.line_no) for job in jobs] == [("first", 1), ("x", 2)]
     assert sorted(line.line_no for line in invalid) == [3, 4]
     assert any(line.repeat and line.line_no == 3 for line in invalid)
@@ -121,4 +126,5 @@ def test_request_defaults_are_stable_for_resume():
     """The run defaults' bytes (part of every request_hash) stay those of older OUT files."""
     assert request_defaults(settings()) == (
         b'{"body":{"frequency_penalty":0,"presence_penalty":0,"temperature":0.5,"top_p":1},'
-        b'"model":"gpt-3.5-turbo","params":{}}')
+        b'"model":"gpt-3.5-turbo","params":{}}'
+    )

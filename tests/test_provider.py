@@ -40,8 +40,12 @@ def content_event(text: str) -> bytes:
 def answer(*texts: str, finish: str = "stop") -> bytes:
     """A whole streamed answer: one chunk per text, a finish chunk, [DONE]."""
     finish_chunk = {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
-    return (b"".join(content_event(text) for text in texts)
-            + b"data: " + orjson.dumps(finish_chunk) + b"\n\ndata: [DONE]\n\n")
+    return (
+        b"".join(content_event(text) for text in texts)
+        + b"data: "
+        + orjson.dumps(finish_chunk)
+        + b"\n\ndata: [DONE]\n\n"
+    )
 
 
 def streaming(body: bytes, piece_size: int = 0):
@@ -53,7 +57,7 @@ def streaming(body: bytes, piece_size: int = 0):
         await response.prepare(request)
         size = piece_size or len(body) or 1
         for start in range(0, len(body), size):
-            await response.write(body[start:start + size])
+            await response.write(body[start : start + size])
             await asyncio.sleep(0)
         await response.write_eof()
         return response
@@ -65,8 +69,9 @@ def replying(status: int, body: bytes, headers: dict[str, str] | None = None):
     """A handler answering with one whole JSON response."""
 
     async def handler(request: web.Request) -> web.Response:
-        return web.Response(status=status, body=body, content_type="application/json",
-                            headers=headers)
+        return web.Response(
+            status=status, body=body, content_type="application/json", headers=headers
+        )
 
     return handler
 
@@ -80,6 +85,7 @@ async def drain(fragments, into: list[str] | None = None) -> None:
 
 # --- the seed's examples ------------------------------------------------------------------
 
+
 async def test_seed_example_create_async_generator(serve):
     """The seed's first example: await the generator, then `async for` its text."""
     server = await serve(streaming(answer("Привет! ", "Чем могу помочь?"), piece_size=1))
@@ -92,8 +98,9 @@ async def test_seed_example_create_async_generator(serve):
         async for chunk in generator:
             chunks.append(chunk)
 
-    generator = await FreeNetfly.create_async_generator(model=model, messages=messages,
-                                                        proxy=proxy, base_url=server.url)
+    generator = await FreeNetfly.create_async_generator(
+        model=model, messages=messages, proxy=proxy, base_url=server.url
+    )
     if generator:
         await consume_generator(generator)
     assert "".join(chunks) == "Привет! Чем могу помочь?"
@@ -107,18 +114,24 @@ async def test_seed_example_create_async_generator(serve):
 async def test_generator_works_without_await(serve, fake_sleep):
     """The result of create_async_generator can also be iterated directly."""
     server = await serve(streaming(LITELLM, piece_size=7))
-    fragments = [text async for text in FreeNetfly.create_async_generator(
-        "gpt-4", MESSAGES, base_url=server.url, sleep=fake_sleep)]
+    fragments = [
+        text
+        async for text in FreeNetfly.create_async_generator(
+            "gpt-4", MESSAGES, base_url=server.url, sleep=fake_sleep
+        )
+    ]
     assert "".join(fragments) == LITELLM_TEXT
     assert len(fragments) == 21
 
 
 async def test_generator_retries_before_the_first_fragment(serve, fake_sleep):
     """A failed first attempt is retried before any text is handed out."""
-    server = await serve(replying(503, b'{"error": {"message": "busy"}}'),
-                         streaming(answer("second")))
-    stream = FreeNetfly.create_async_generator("gpt-4", MESSAGES, base_url=server.url,
-                                               sleep=fake_sleep)
+    server = await serve(
+        replying(503, b'{"error": {"message": "busy"}}'), streaming(answer("second"))
+    )
+    stream = FreeNetfly.create_async_generator(
+        "gpt-4", MESSAGES, base_url=server.url, sleep=fake_sleep
+    )
     assert [text async for text in stream] == ["second"]
     assert server.requests == 2
     assert len(fake_sleep.delays) == 1
@@ -127,8 +140,9 @@ async def test_generator_retries_before_the_first_fragment(serve, fake_sleep):
 async def test_generator_reports_a_final_error(serve, fake_sleep):
     """A non-retryable status surfaces as HTTPStatusError from the iteration."""
     server = await serve(replying(403, b'{"error": {"message": "region not allowed"}}'))
-    stream = FreeNetfly.create_async_generator("gpt-4", MESSAGES, base_url=server.url,
-                                               sleep=fake_sleep)
+    stream = FreeNetfly.create_async_generator(
+        "gpt-4", MESSAGES, base_url=server.url, sleep=fake_sleep
+    )
     with pytest.raises(HTTPStatusError, match="region not allowed"):
         await drain(stream)
     assert server.requests == 1
@@ -152,8 +166,9 @@ async def test_generator_early_stop_releases_the_connection(serve, fake_sleep):
         return response
 
     server = await serve(endless)
-    stream = FreeNetfly.create_async_generator("gpt-4", MESSAGES, base_url=server.url,
-                                               sleep=fake_sleep)
+    stream = FreeNetfly.create_async_generator(
+        "gpt-4", MESSAGES, base_url=server.url, sleep=fake_sleep
+    )
     async for text in stream:
         assert text == "part 0 "
         break
@@ -166,8 +181,9 @@ async def test_generator_uses_a_given_client(serve, fake_sleep):
     server = await serve(streaming(answer("shared")))
     async with ChatClient(ClientSettings(base_url=server.url), sleep=fake_sleep) as client:
         for _ in range(3):
-            stream = FreeNetfly.create_async_generator("any-model", MESSAGES, client=client,
-                                                       base_url="http://unused.invalid")
+            stream = FreeNetfly.create_async_generator(
+                "any-model", MESSAGES, client=client, base_url="http://unused.invalid"
+            )
             assert [text async for text in stream] == ["shared"]
         assert client._session is not None
         assert not client._session.closed
@@ -206,16 +222,22 @@ def test_seed_body_lines():
     """The seed's body splits into the four lines its example feeds."""
     assert [line.encode() for line in SEED_BODY.splitlines()] == [
         'data: {"choices": [{"delta": {"content": "Привет"}}]}'.encode(),
-        b"", b"data: [DONE]", b"",
+        b"",
+        b"data: [DONE]",
+        b"",
     ]
 
 
-@pytest.mark.parametrize("items", [
-    [line.encode("utf-8") for line in SEED_BODY.splitlines()],
-    [line.encode("utf-8") for line in SEED_BODY.splitlines(keepends=True)],
-    [line.encode("utf-8") + b"\r\n" for line in SEED_BODY.splitlines()],
-    SEED_BODY.splitlines(),
-], ids=["seed lines", "line endings kept", "CRLF", "str lines"])
+@pytest.mark.parametrize(
+    "items",
+    [
+        [line.encode("utf-8") for line in SEED_BODY.splitlines()],
+        [line.encode("utf-8") for line in SEED_BODY.splitlines(keepends=True)],
+        [line.encode("utf-8") + b"\r\n" for line in SEED_BODY.splitlines()],
+        SEED_BODY.splitlines(),
+    ],
+    ids=["seed lines", "line endings kept", "CRLF", "str lines"],
+)
 async def test_seed_example_process_response(items):
     """The seed's second example yields exactly "Привет", however the lines come."""
     assert await process(items) == ["Привет"]
@@ -224,16 +246,26 @@ async def test_seed_example_process_response(items):
 async def test_process_response_over_a_real_response(serve):
     """_process_response reads a real aiohttp response in raw chunks."""
     server = await serve(streaming(LITELLM, piece_size=5))
-    async with aiohttp.ClientSession() as session, session.post(
-            server.url + FreeNetfly.api_endpoint, json={}) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(server.url + FreeNetfly.api_endpoint, json={}) as response,
+    ):
         fragments = [text async for text in FreeNetfly._process_response(response)]
     assert "".join(fragments) == LITELLM_TEXT
 
 
 async def test_process_response_skips_malformed_chunks(caplog):
     """A malformed or non-object chunk is logged and skipped; the rest still arrives."""
-    items = [b"data: {oops", b"", b"data: 42", b"",
-             b'data: {"choices": [{"delta": {"content": "ok"}}]}', b"", b"data: [DONE]", b""]
+    items = [
+        b"data: {oops",
+        b"",
+        b"data: 42",
+        b"",
+        b'data: {"choices": [{"delta": {"content": "ok"}}]}',
+        b"",
+        b"data: [DONE]",
+        b"",
+    ]
     with caplog.at_level(logging.WARNING, logger="netfly_batch.providers.freenetfly"):
         assert await process(items) == ["ok"]
     assert len(caplog.records) == 1
@@ -243,9 +275,14 @@ async def test_process_response_skips_malformed_chunks(caplog):
 
 async def test_process_response_raises_on_an_error_object():
     """An error object in the stream raises StreamError with the server's message and code."""
-    items = [b'data: {"choices": [{"delta": {"content": "a"}}]}', b"",
-             b'data: {"error": {"message": "quota exceeded", "code": "429"}}', b"",
-             b'data: {"choices": [{"delta": {"content": "never"}}]}', b""]
+    items = [
+        b'data: {"choices": [{"delta": {"content": "a"}}]}',
+        b"",
+        b'data: {"error": {"message": "quota exceeded", "code": "429"}}',
+        b"",
+        b'data: {"choices": [{"delta": {"content": "never"}}]}',
+        b"",
+    ]
     fragments: list[str] = []
     with pytest.raises(StreamError, match="quota exceeded") as caught:
         await drain(FreeNetfly._process_response(MockResponse(items)), fragments)
@@ -256,13 +293,21 @@ async def test_process_response_raises_on_an_error_object():
 
 async def test_process_response_stops_at_done_and_flushes_the_tail():
     """Nothing after [DONE] is yielded; a last event without a blank line still is."""
-    assert await process([b'data: {"choices": [{"delta": {"content": "x"}}]}', b"",
-                          b"data: [DONE]", b"",
-                          b'data: {"choices": [{"delta": {"content": "y"}}]}', b""]) == ["x"]
+    assert await process(
+        [
+            b'data: {"choices": [{"delta": {"content": "x"}}]}',
+            b"",
+            b"data: [DONE]",
+            b"",
+            b'data: {"choices": [{"delta": {"content": "y"}}]}',
+            b"",
+        ]
+    ) == ["x"]
     assert await process([b'data: {"choices": [{"delta": {"content": "end"}}]}']) == ["end"]
 
 
 # --- attributes and models ----------------------------------------------------------------
+
 
 def test_attributes():
     """The class attributes are the seed's values."""
@@ -281,10 +326,16 @@ def test_bases():
     assert isinstance(FreeNetfly(), ProviderModelMixin)
 
 
-@pytest.mark.parametrize(("model", "expected"), [
-    (None, "gpt-3.5-turbo"), ("", "gpt-3.5-turbo"), ("gpt-3.5-turbo", "gpt-3.5-turbo"),
-    ("gpt-4", "gpt-4"),
-], ids=["None", "empty", "default", "gpt-4"])
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (None, "gpt-3.5-turbo"),
+        ("", "gpt-3.5-turbo"),
+        ("gpt-3.5-turbo", "gpt-3.5-turbo"),
+        ("gpt-4", "gpt-4"),
+    ],
+    ids=["None", "empty", "default", "gpt-4"],
+)
 def test_get_model_known(model, expected):
     """get_model returns a known model as is, and the default for an empty name."""
     assert FreeNetfly.get_model(model) == expected
@@ -302,8 +353,11 @@ def test_get_model_unknown(model):
     assert isinstance(caught.value, ValueError)
 
 
-@pytest.mark.parametrize("base_url", [None, "https://free.netfly.top", "https://free.netfly.top/"],
-                         ids=["default", "explicit", "trailing slash"])
+@pytest.mark.parametrize(
+    "base_url",
+    [None, "https://free.netfly.top", "https://free.netfly.top/"],
+    ids=["default", "explicit", "trailing slash"],
+)
 def test_unknown_model_rejected_for_freenetfly(base_url):
     """Against FreeNetfly itself an unknown model fails at once, before any request."""
     kwargs = {} if base_url is None else {"base_url": base_url}
@@ -311,25 +365,30 @@ def test_unknown_model_rejected_for_freenetfly(base_url):
         FreeNetfly.create_async_generator("llama-local", MESSAGES, **kwargs)
 
 
-@pytest.mark.parametrize(("model", "sent"), [("llama-local", "llama-local"),
-                                             ("", "gpt-3.5-turbo")],
-                         ids=["any model", "empty means default"])
+@pytest.mark.parametrize(
+    ("model", "sent"),
+    [("llama-local", "llama-local"), ("", "gpt-3.5-turbo")],
+    ids=["any model", "empty means default"],
+)
 async def test_any_model_with_another_base_url(serve, fake_sleep, model, sent):
     """With a base_url override any model name is sent as given (empty: the default)."""
     server = await serve(streaming(answer("fine")))
-    stream = FreeNetfly.create_async_generator(model, MESSAGES, base_url=server.url,
-                                               sleep=fake_sleep)
+    stream = FreeNetfly.create_async_generator(
+        model, MESSAGES, base_url=server.url, sleep=fake_sleep
+    )
     assert [text async for text in stream] == ["fine"]
     assert orjson.loads(server.bodies[0])["model"] == sent
 
 
 # --- netfly_batch.complete() --------------------------------------------------------------
 
+
 async def test_complete_returns_a_completion(serve):
     """complete() gives content, finish_reason, usage, model and attempts in one call."""
     server = await serve(streaming(LITELLM, piece_size=11), path="/v1/chat/completions")
-    completion = await netfly_batch.complete(MESSAGES, base_url=server.url,
-                                             api_endpoint="/v1/chat/completions")
+    completion = await netfly_batch.complete(
+        MESSAGES, base_url=server.url, api_endpoint="/v1/chat/completions"
+    )
     assert isinstance(completion, Completion)
     assert completion.content == LITELLM_TEXT
     assert completion.finish_reason == "stop"
@@ -342,10 +401,14 @@ async def test_complete_returns_a_completion(serve):
 
 async def test_complete_counts_attempts(serve):
     """complete() retries (here after Retry-After: 0) and reports the attempts made."""
-    server = await serve(replying(429, b'{"error": {"message": "slow"}}', {"Retry-After": "0"}),
-                         streaming(answer("done")), path="/v1/chat/completions")
-    completion = await netfly_batch.complete(MESSAGES, model="local", base_url=server.url,
-                                             api_endpoint="/v1/chat/completions")
+    server = await serve(
+        replying(429, b'{"error": {"message": "slow"}}', {"Retry-After": "0"}),
+        streaming(answer("done")),
+        path="/v1/chat/completions",
+    )
+    completion = await netfly_batch.complete(
+        MESSAGES, model="local", base_url=server.url, api_endpoint="/v1/chat/completions"
+    )
     assert completion.content == "done"
     assert completion.attempts == 2
     assert server.requests == 2
@@ -381,8 +444,13 @@ def test_settings_repr_hides_secrets():
 async def test_errors_hide_secrets_proxy_refused(closed_port, fake_sleep):
     """A refused proxy with a password in its URL gives an error without the password."""
     stream = FreeNetfly.create_async_generator(
-        "gpt-4", MESSAGES, proxy=f"http://user:{PASSWORD}@127.0.0.1:{closed_port}",
-        api_key=API_KEY, sleep=fake_sleep, max_attempts=2)
+        "gpt-4",
+        MESSAGES,
+        proxy=f"http://user:{PASSWORD}@127.0.0.1:{closed_port}",
+        api_key=API_KEY,
+        sleep=fake_sleep,
+        max_attempts=2,
+    )
     with pytest.raises(TransportError) as caught:
         await drain(stream)
     assert caught.value.unreachable is True
@@ -393,8 +461,13 @@ async def test_errors_hide_secrets_proxy_refused(closed_port, fake_sleep):
 async def test_errors_hide_secrets_invalid_proxy_url(fake_sleep):
     """A proxy URL aiohttp cannot parse is reported with its password masked."""
     stream = FreeNetfly.create_async_generator(
-        "gpt-4", MESSAGES, proxy=f"http://user:{PASSWORD}@[::1", api_key=API_KEY,
-        sleep=fake_sleep, max_attempts=1)
+        "gpt-4",
+        MESSAGES,
+        proxy=f"http://user:{PASSWORD}@[::1",
+        api_key=API_KEY,
+        sleep=fake_sleep,
+        max_attempts=1,
+    )
     with pytest.raises(RequestError) as caught:
         await drain(stream)
     assert "***@" in str(caught.value)
@@ -405,8 +478,9 @@ async def test_errors_hide_secrets_invalid_proxy_url(fake_sleep):
 async def test_errors_hide_secrets_status(serve, fake_sleep, status):
     """A status error for a request sent with an API key does not show the key."""
     server = await serve(replying(status, b'{"error": {"message": "Invalid API key"}}'))
-    stream = FreeNetfly.create_async_generator("gpt-4", MESSAGES, base_url=server.url,
-                                               api_key=API_KEY, sleep=fake_sleep)
+    stream = FreeNetfly.create_async_generator(
+        "gpt-4", MESSAGES, base_url=server.url, api_key=API_KEY, sleep=fake_sleep
+    )
     with pytest.raises(HTTPStatusError) as caught:
         await drain(stream)
     assert server.headers[0]["Authorization"] == f"Bearer {API_KEY}"

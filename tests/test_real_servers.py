@@ -29,16 +29,30 @@ CAPTURES = Path(__file__).resolve().parent / "data" / "captures"
 
 def run_cli(url: str, tmp_path: Path, *extra: str) -> tuple[Any, list[dict[str, Any]]]:
     """Run PROMPTS prompts against `url`; return the CLI result and OUT's rows."""
-    source = write_jsonl(tmp_path / "in.jsonl", [{"id": f"p{i}", "prompt": f"prompt {i}"}
-                                                 for i in range(PROMPTS)])
+    source = write_jsonl(
+        tmp_path / "in.jsonl", [{"id": f"p{i}", "prompt": f"prompt {i}"} for i in range(PROMPTS)]
+    )
     out = tmp_path / "out.jsonl"
     summary = tmp_path / "summary.json"
-    result = CliRunner().invoke(main, ["run", str(source), "-o", str(out), "--base-url", url,
-                                       "--retry-wait", "0", "--summary-json", str(summary),
-                                       *extra], catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(source),
+            "-o",
+            str(out),
+            "--base-url",
+            url,
+            "--retry-wait",
+            "0",
+            "--summary-json",
+            str(summary),
+            *extra,
+        ],
+        catch_exceptions=False,
+    )
     rows = read_results(out)
-    assert sorted(Counter(r["id"] for r in rows).items()) == [(f"p{i}", 1)
-                                                              for i in range(PROMPTS)]
+    assert sorted(Counter(r["id"] for r in rows).items()) == [(f"p{i}", 1) for i in range(PROMPTS)]
     result.summary = orjson.loads(summary.read_bytes())
     return result, rows
 
@@ -58,13 +72,19 @@ def scripted(*answers: Callable[[web.Request], Awaitable[web.StreamResponse]]) -
     return handler
 
 
-def streaming(*pieces: bytes, delay_s: float = 0.0, content_type: str = "text/event-stream",
-              status: int = 200, headers: dict[str, str] | None = None) -> Any:
+def streaming(
+    *pieces: bytes,
+    delay_s: float = 0.0,
+    content_type: str = "text/event-stream",
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Any:
     """An answer that writes `pieces` one by one."""
 
     async def answer(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(status=status, headers={"content-type": content_type,
-                                                              **(headers or {})})
+        response = web.StreamResponse(
+            status=status, headers={"content-type": content_type, **(headers or {})}
+        )
         await response.prepare(request)
         for piece in pieces:
             if delay_s:
@@ -90,8 +110,9 @@ def serve(tmp_path: Path, handler: Any, *extra: str) -> tuple[Any, list[dict[str
 
 def test_done_without_finish_reason_is_retried(tmp_path: Path) -> None:
     """llama.cpp when busy: role chunk, [DONE], no finish_reason: retried, never an empty ok."""
-    busy = streaming(chunk({"role": "assistant"}), chunk({"content": "partial"}),
-                     b"data: [DONE]\n\n")
+    busy = streaming(
+        chunk({"role": "assistant"}), chunk({"content": "partial"}), b"data: [DONE]\n\n"
+    )
     handler = scripted(busy, HEALTHY)
     result, rows = serve(tmp_path, handler)
     assert result.exit_code == 0
@@ -107,15 +128,24 @@ def test_done_without_finish_reason_every_time_is_an_error(tmp_path: Path) -> No
     assert all("finish_reason" in r["error"]["message"] for r in rows)
 
 
-@pytest.mark.parametrize(("code", "retried"), [("500", True), (429, True), ("503", True),
-                                                (None, True), ("400", False),
-                                                ("content_filter", False)],
-                         ids=["str-500", "int-429", "str-503", "no-code", "str-400", "filter"])
+@pytest.mark.parametrize(
+    ("code", "retried"),
+    [
+        ("500", True),
+        (429, True),
+        ("503", True),
+        (None, True),
+        ("400", False),
+        ("content_filter", False),
+    ],
+    ids=["str-500", "int-429", "str-503", "no-code", "str-400", "filter"],
+)
 def test_inband_error_is_classified_by_its_code(tmp_path: Path, code: Any, retried: bool) -> None:
     """LiteLLM's error event inside a 200: retried like its status, else failed at once."""
     error = {"error": {"message": "upstream says no", "type": None, "code": code}}
-    relayed = streaming(chunk({"role": "assistant", "content": "Hel"}),
-                        b"data: " + orjson.dumps(error) + b"\n\n")
+    relayed = streaming(
+        chunk({"role": "assistant", "content": "Hel"}), b"data: " + orjson.dumps(error) + b"\n\n"
+    )
     result, rows = serve(tmp_path, scripted(relayed, HEALTHY))
     if retried:
         assert result.exit_code == 0
@@ -172,9 +202,10 @@ def test_keepalive_pings_keep_a_slow_request_alive(tmp_path: Path) -> None:
 def test_a_one_megabyte_event_is_fine(tmp_path: Path) -> None:
     """A long answer in one event (1 MB) is read whole; aiohttp's line limit does not apply."""
     big = "x" * 1_000_000
-    answer = streaming(chunk({"content": big[:500_000]}) + chunk({"content": big[500_000:]},
-                                                                    "stop"),
-                       b"data: [DONE]\n\n")
+    answer = streaming(
+        chunk({"content": big[:500_000]}) + chunk({"content": big[500_000:]}, "stop"),
+        b"data: [DONE]\n\n",
+    )
     result, rows = serve(tmp_path, scripted(answer))
     assert result.exit_code == 0
     assert {len(r["content"]) for r in rows} == {1_000_000}
@@ -193,8 +224,12 @@ def test_an_event_over_the_limit_fails_clearly(tmp_path: Path) -> None:
 def test_litellm_renamed_retry_after_is_honoured(tmp_path: Path) -> None:
     """`llm_provider-retry-after` is read like Retry-After (so the wait is short here)."""
     body = (CAPTURES / "litellm-429.body").read_bytes()
-    limited = streaming(body, status=429, content_type="application/json",
-                        headers={"llm_provider-retry-after": "0.05"})
+    limited = streaming(
+        body,
+        status=429,
+        content_type="application/json",
+        headers={"llm_provider-retry-after": "0.05"},
+    )
     handler = scripted(limited, HEALTHY)
     result, rows = serve(tmp_path, handler, "--retry-wait", "30")
     assert result.exit_code == 0, result.output
@@ -213,9 +248,21 @@ def test_empty_ok_results_are_counted(tmp_path: Path) -> None:
     assert f"{PROMPTS} ok with empty content" in result.stderr
 
 
-@pytest.mark.parametrize("fault", ["rate_429", "rate_500", "rate_502", "rate_503", "reset",
-                                   "disconnect", "malformed", "inband_error", "truncated",
-                                   "no_done"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "rate_429",
+        "rate_500",
+        "rate_502",
+        "rate_503",
+        "reset",
+        "disconnect",
+        "malformed",
+        "inband_error",
+        "truncated",
+        "no_done",
+    ],
+)
 def test_each_simulated_fault_is_retried_to_success(tmp_path: Path, fault: str) -> None:
     """The simulator's fault kinds, injected on the first attempt of each prompt."""
     settings = SimulatorSettings(fail_first=1, fail_first_kind=fault, retry_after_s=0.01)
@@ -239,8 +286,16 @@ def test_stall_hits_the_idle_timeout_then_recovers(tmp_path: Path) -> None:
 
 def test_fault_rates_every_line_ends_once(tmp_path: Path) -> None:
     """A mix of every fault at once: each prompt still ends as exactly one result."""
-    rates = FaultRates(rate_429=0.05, rate_500=0.05, reset=0.05, disconnect=0.05,
-                       malformed=0.05, inband_error=0.05, truncated=0.05, no_done=0.05)
+    rates = FaultRates(
+        rate_429=0.05,
+        rate_500=0.05,
+        reset=0.05,
+        disconnect=0.05,
+        malformed=0.05,
+        inband_error=0.05,
+        truncated=0.05,
+        no_done=0.05,
+    )
     with simulator_thread(SimulatorSettings(faults=rates, seed=3, retry_after_s=0)) as sim:
         result, rows = run_cli(sim.url, tmp_path, "--max-attempts", "2")
     assert result.exit_code in (0, 1)

@@ -52,7 +52,11 @@ def test_settle_repeats_keeps_the_first_line_of_each_id() -> None:
     suspects = {"b": [2], "a": [4], "c": [6, 7]}
     settled = list(settle_repeats(lines, suspects))
     assert [(type(s).__name__, s.line_no) for s in settled] == [
-        ("Prompt", 2), ("InvalidLine", 4), ("InvalidLine", 6), ("InvalidLine", 7)]
+        ("Prompt", 2),
+        ("InvalidLine", 4),
+        ("InvalidLine", 6),
+        ("InvalidLine", 7),
+    ]
 
 
 class TinyBloom(BloomFilter):
@@ -71,16 +75,20 @@ def test_read_prompts_with_a_saturated_filter_defers_instead_of_rejecting() -> N
     assert sum(isinstance(i, Prompt | MaybeRepeated) for i in items) == 50
 
 
-def test_run_with_false_maybes_sends_each_id_once(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_with_false_maybes_sends_each_id_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Even when the filter suspects almost everything, each id is sent once, repeats invalid."""
     monkeypatch.setattr("netfly_batch.batch.inputs.BloomFilter", TinyBloom)
     ids = [f"q{n}" for n in range(40)] + ["q3", "q17", "q3"]
     source = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "prompt": f"about {i}"} for i in ids])
     out = tmp_path / "out.jsonl"
     with simulator_thread() as sim:
-        result = CliRunner().invoke(main, ["run", str(source), "-o", str(out), "--base-url",
-                                           sim.url], catch_exceptions=False)
+        result = CliRunner().invoke(
+            main,
+            ["run", str(source), "-o", str(out), "--base-url", sim.url],
+            catch_exceptions=False,
+        )
         asked = Counter(sim.stats.requests_by_content)
     assert result.exit_code == 1
     assert sorted(asked) == sorted(f"about q{n}" for n in range(40))
@@ -91,15 +99,20 @@ def test_run_with_false_maybes_sends_each_id_once(tmp_path: Path,
     assert sum(r["status"] == "ok" for r in rows) == 40
 
 
-def test_a_corrected_copy_after_a_broken_line_is_sent(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_corrected_copy_after_a_broken_line_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A broken line uses no id, so its corrected copy later is sent, Bloom filter or not."""
     monkeypatch.setattr("netfly_batch.batch.inputs.BloomFilter", TinyBloom)
-    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "prompt": 5},
-                                                 {"id": "a", "prompt": "fixed"}])
+    source = write_jsonl(
+        tmp_path / "in.jsonl", [{"id": "a", "prompt": 5}, {"id": "a", "prompt": "fixed"}]
+    )
     out = tmp_path / "out.jsonl"
     with simulator_thread() as sim:
-        CliRunner().invoke(main, ["run", str(source), "-o", str(out), "--base-url", sim.url],
-                           catch_exceptions=False)
+        CliRunner().invoke(
+            main,
+            ["run", str(source), "-o", str(out), "--base-url", sim.url],
+            catch_exceptions=False,
+        )
     statuses = {r["line"]: r["status"] for r in read_results(out)}
     assert statuses == {1: "invalid", 2: "ok"}

@@ -24,8 +24,10 @@ from netfly_batch.settings import ClientSettings
 DEFAULT_URL = "https://free.netfly.top/api/openai/v1/chat/completions"
 MESSAGES = [{"role": "user", "content": "Привет!"}]
 BODY: dict[str, Any] = {"model": "gpt-4", "messages": MESSAGES, "stream": True}
-CHROME_126_LINUX = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
-                    "(KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36")
+CHROME_126_LINUX = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+)
 
 
 class FilledResponse(aiohttp.ClientResponse):
@@ -42,8 +44,10 @@ class FilledResponse(aiohttp.ClientResponse):
 
 def sse(text: str) -> bytes:
     """A whole streamed answer holding `text`."""
-    chunks = [{"choices": [{"index": 0, "delta": {"content": text}}]},
-              {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}]
+    chunks = [
+        {"choices": [{"index": 0, "delta": {"content": text}}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    ]
     return b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
 
 
@@ -86,13 +90,32 @@ async def test_default_url(mocked, fake_sleep):
     assert len(calls_to(mocked, DEFAULT_URL)) == 1
 
 
-@pytest.mark.parametrize(("base_url", "endpoint", "url"), [
-    ("http://127.0.0.1:8000", "/v1/chat/completions", "http://127.0.0.1:8000/v1/chat/completions"),
-    ("http://127.0.0.1:8000/", "/v1/chat/completions", "http://127.0.0.1:8000/v1/chat/completions"),
-    ("http://127.0.0.1:8000", "v1/chat/completions", "http://127.0.0.1:8000/v1/chat/completions"),
-    ("https://gw.example/llm/", "/api/openai/v1/chat/completions",
-     "https://gw.example/llm/api/openai/v1/chat/completions"),
-], ids=["plain", "trailing slash", "endpoint without slash", "base with a path"])
+@pytest.mark.parametrize(
+    ("base_url", "endpoint", "url"),
+    [
+        (
+            "http://127.0.0.1:8000",
+            "/v1/chat/completions",
+            "http://127.0.0.1:8000/v1/chat/completions",
+        ),
+        (
+            "http://127.0.0.1:8000/",
+            "/v1/chat/completions",
+            "http://127.0.0.1:8000/v1/chat/completions",
+        ),
+        (
+            "http://127.0.0.1:8000",
+            "v1/chat/completions",
+            "http://127.0.0.1:8000/v1/chat/completions",
+        ),
+        (
+            "https://gw.example/llm/",
+            "/api/openai/v1/chat/completions",
+            "https://gw.example/llm/api/openai/v1/chat/completions",
+        ),
+    ],
+    ids=["plain", "trailing slash", "endpoint without slash", "base with a path"],
+)
 async def test_url_is_base_url_plus_endpoint(mocked, fake_sleep, base_url, endpoint, url):
     """The request URL is base_url and endpoint joined by exactly one slash."""
     answer_at(mocked, url)
@@ -138,9 +161,15 @@ async def test_origin_follows_base_url(mocked, fake_sleep):
     assert call.kwargs["headers"]["referer"] == "http://127.0.0.1:8000/"
 
 
-@pytest.mark.parametrize(("api_key", "authorization"), [
-    (None, None), ("", None), ("sk-test-123", "Bearer sk-test-123"),
-], ids=["no key", "empty key", "key"])
+@pytest.mark.parametrize(
+    ("api_key", "authorization"),
+    [
+        (None, None),
+        ("", None),
+        ("sk-test-123", "Bearer sk-test-123"),
+    ],
+    ids=["no key", "empty key", "key"],
+)
 async def test_authorization_only_with_an_api_key(mocked, fake_sleep, api_key, authorization):
     """Authorization is sent as a Bearer token exactly when an API key is set."""
     answer_at(mocked, DEFAULT_URL)
@@ -166,8 +195,13 @@ async def test_body_defaults(mocked, fake_sleep):
     stream = FreeNetfly.create_async_generator("gpt-4", MESSAGES, sleep=fake_sleep)
     assert [text async for text in stream] == ["ok"]
     assert sent_body(mocked) == {
-        "messages": MESSAGES, "model": "gpt-4", "stream": True, "temperature": 0.5,
-        "presence_penalty": 0, "frequency_penalty": 0, "top_p": 1,
+        "messages": MESSAGES,
+        "model": "gpt-4",
+        "stream": True,
+        "temperature": 0.5,
+        "presence_penalty": 0,
+        "frequency_penalty": 0,
+        "top_p": 1,
     }
 
 
@@ -175,15 +209,32 @@ async def test_caller_parameters_override_and_pass_through(mocked, fake_sleep):
     """Caller parameters replace the defaults; extras go in the body; settings do not."""
     answer_at(mocked, DEFAULT_URL)
     stream = FreeNetfly.create_async_generator(
-        "gpt-3.5-turbo", MESSAGES, sleep=fake_sleep,
-        temperature=0.2, top_p=0.9, presence_penalty=0.5, max_tokens=50, stop=["\n"], seed=7,
-        api_key="sk-never-in-body", idle_timeout_s=30.0, max_attempts=2, timeout=60,
+        "gpt-3.5-turbo",
+        MESSAGES,
+        sleep=fake_sleep,
+        temperature=0.2,
+        top_p=0.9,
+        presence_penalty=0.5,
+        max_tokens=50,
+        stop=["\n"],
+        seed=7,
+        api_key="sk-never-in-body",
+        idle_timeout_s=30.0,
+        max_attempts=2,
+        timeout=60,
     )
     assert [text async for text in stream] == ["ok"]
     assert sent_body(mocked) == {
-        "messages": MESSAGES, "model": "gpt-3.5-turbo", "stream": True, "temperature": 0.2,
-        "presence_penalty": 0.5, "frequency_penalty": 0, "top_p": 0.9, "max_tokens": 50,
-        "stop": ["\n"], "seed": 7,
+        "messages": MESSAGES,
+        "model": "gpt-3.5-turbo",
+        "stream": True,
+        "temperature": 0.2,
+        "presence_penalty": 0.5,
+        "frequency_penalty": 0,
+        "top_p": 0.9,
+        "max_tokens": 50,
+        "stop": ["\n"],
+        "seed": 7,
     }
     (call,) = calls_to(mocked, DEFAULT_URL)
     assert call.kwargs["headers"]["authorization"] == "Bearer sk-never-in-body"
@@ -211,12 +262,19 @@ async def test_complete_function_uses_base_url_and_api_endpoint(mocked):
     """netfly_batch.complete() posts the default body to base_url + api_endpoint."""
     url = "http://127.0.0.1:9999/v1/chat/completions"
     answer_at(mocked, url, "whole")
-    completion = await netfly_batch.complete(MESSAGES, base_url="http://127.0.0.1:9999",
-                                             api_endpoint="/v1/chat/completions", seed=1)
+    completion = await netfly_batch.complete(
+        MESSAGES, base_url="http://127.0.0.1:9999", api_endpoint="/v1/chat/completions", seed=1
+    )
     assert completion.content == "whole"
     assert sent_body(mocked, url) == {
-        "messages": MESSAGES, "model": "gpt-3.5-turbo", "stream": True, "temperature": 0.5,
-        "presence_penalty": 0, "frequency_penalty": 0, "top_p": 1, "seed": 1,
+        "messages": MESSAGES,
+        "model": "gpt-3.5-turbo",
+        "stream": True,
+        "temperature": 0.5,
+        "presence_penalty": 0,
+        "frequency_penalty": 0,
+        "top_p": 1,
+        "seed": 1,
     }
 
 
@@ -234,32 +292,66 @@ async def test_unknown_url_is_a_retried_connection_error(mocked, fake_sleep):
 
 CONNECTION_KEY = SimpleNamespace(host="free.netfly.top", port=443, ssl=True)
 TRANSPORT_FAULTS = [
-    ("refused", aiohttp.ClientConnectorError(CONNECTION_KEY, OSError(111, "Connection refused")),
-     "cannot connect to free.netfly.top:443", True),
-    ("proxy refused",
-     aiohttp.ClientProxyConnectionError(CONNECTION_KEY, OSError(111, "Connection refused")),
-     "cannot connect to the proxy", True),
-    ("connect timeout", aiohttp.ConnectionTimeoutError("Connection timeout"),
-     "could not connect within 10 s", True),
-    ("idle timeout", aiohttp.SocketTimeoutError("Timeout on reading data from socket"),
-     "no data from the server for 120 s (the idle timeout", False),
+    (
+        "refused",
+        aiohttp.ClientConnectorError(CONNECTION_KEY, OSError(111, "Connection refused")),
+        "cannot connect to free.netfly.top:443",
+        True,
+    ),
+    (
+        "proxy refused",
+        aiohttp.ClientProxyConnectionError(CONNECTION_KEY, OSError(111, "Connection refused")),
+        "cannot connect to the proxy",
+        True,
+    ),
+    (
+        "connect timeout",
+        aiohttp.ConnectionTimeoutError("Connection timeout"),
+        "could not connect within 10 s",
+        True,
+    ),
+    (
+        "idle timeout",
+        aiohttp.SocketTimeoutError("Timeout on reading data from socket"),
+        "no data from the server for 120 s (the idle timeout",
+        False,
+    ),
     ("total timeout", TimeoutError(), "the attempt took longer than 900 s", False),
-    ("server disconnected", aiohttp.ServerDisconnectedError(),
-     "the connection dropped mid-response: Server disconnected", False),
-    ("payload cut", aiohttp.ClientPayloadError("Response payload is not completed"),
-     "the connection dropped mid-response: Response payload is not completed", False),
-    ("reset", ConnectionResetError(104, "Connection reset by peer"),
-     "connection failed: [Errno 104] Connection reset by peer", False),
-    ("other client error", aiohttp.ClientOSError(32, "Broken pipe"),
-     "connection failed: [Errno 32] Broken pipe", False),
+    (
+        "server disconnected",
+        aiohttp.ServerDisconnectedError(),
+        "the connection dropped mid-response: Server disconnected",
+        False,
+    ),
+    (
+        "payload cut",
+        aiohttp.ClientPayloadError("Response payload is not completed"),
+        "the connection dropped mid-response: Response payload is not completed",
+        False,
+    ),
+    (
+        "reset",
+        ConnectionResetError(104, "Connection reset by peer"),
+        "connection failed: [Errno 104] Connection reset by peer",
+        False,
+    ),
+    (
+        "other client error",
+        aiohttp.ClientOSError(32, "Broken pipe"),
+        "connection failed: [Errno 32] Broken pipe",
+        False,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("exception", "message", "unreachable"),
-                         [case[1:] for case in TRANSPORT_FAULTS],
-                         ids=[case[0] for case in TRANSPORT_FAULTS])
-async def test_transport_failures_map_to_transport_error(mocked, fake_sleep, exception, message,
-                                                         unreachable):
+@pytest.mark.parametrize(
+    ("exception", "message", "unreachable"),
+    [case[1:] for case in TRANSPORT_FAULTS],
+    ids=[case[0] for case in TRANSPORT_FAULTS],
+)
+async def test_transport_failures_map_to_transport_error(
+    mocked, fake_sleep, exception, message, unreachable
+):
     """Each aiohttp/asyncio failure becomes a retried TransportError with a clear message."""
     mocked.post(DEFAULT_URL, exception=exception, repeat=True)
     with pytest.raises(TransportError) as caught:
@@ -273,9 +365,14 @@ async def test_transport_failures_map_to_transport_error(mocked, fake_sleep, exc
 
 async def test_status_with_retry_after_then_success(mocked, fake_sleep):
     """A 503 with Retry-After is retried after exactly that wait."""
-    answer_at(mocked, DEFAULT_URL, status=503, content_type="application/json",
-              body=orjson.dumps({"error": {"message": "busy", "code": 503}}),
-              headers={"Retry-After": "3"})
+    answer_at(
+        mocked,
+        DEFAULT_URL,
+        status=503,
+        content_type="application/json",
+        body=orjson.dumps({"error": {"message": "busy", "code": 503}}),
+        headers={"Retry-After": "3"},
+    )
     answer_at(mocked, DEFAULT_URL, "after the wait")
     completion = await complete(ClientSettings(), fake_sleep)
     assert completion.content == "after the wait"
@@ -286,8 +383,13 @@ async def test_status_with_retry_after_then_success(mocked, fake_sleep):
 
 async def test_final_status_maps_to_http_status_error(mocked, fake_sleep):
     """A 401 becomes an HTTPStatusError with the server's message and code, one call."""
-    answer_at(mocked, DEFAULT_URL, status=401, content_type="application/json",
-              body=orjson.dumps({"error": {"message": "Invalid API key", "code": "invalid_key"}}))
+    answer_at(
+        mocked,
+        DEFAULT_URL,
+        status=401,
+        content_type="application/json",
+        body=orjson.dumps({"error": {"message": "Invalid API key", "code": "invalid_key"}}),
+    )
     with pytest.raises(HTTPStatusError) as caught:
         await complete(ClientSettings(api_key="sk-bad"), fake_sleep)
     assert caught.value.status == 401

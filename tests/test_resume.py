@@ -30,15 +30,18 @@ def run_cli(*args: str) -> Any:
 
 
 def prompts(tmp_path: Path, count: int, name: str = "in.jsonl") -> Path:
-    return write_jsonl(tmp_path / name, [{"id": f"p{i}", "prompt": f"prompt {i}"}
-                                         for i in range(count)])
+    return write_jsonl(
+        tmp_path / name, [{"id": f"p{i}", "prompt": f"prompt {i}"} for i in range(count)]
+    )
 
 
 def spawn(*args: str, capture: bool = False) -> subprocess.Popen[bytes]:
     """The real command as a child process (for signals); stderr piped if `capture`."""
-    return subprocess.Popen([sys.executable, "-m", "netfly_batch", "run", *args, "-q"],
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE if capture else subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "netfly_batch", "run", *args, "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if capture else subprocess.DEVNULL,
+    )
 
 
 def assert_complete(out: Path, count: int) -> list[dict[str, Any]]:
@@ -57,13 +60,31 @@ def test_rerun_skips_ok_and_redoes_errors(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     settings = SimulatorSettings(fail_first=3, fail_first_kind=FaultKind.RATE_503)
     with simulator_thread(settings) as sim:
-        first = run_cli(str(source), "-o", str(out), "--base-url", sim.url,
-                        "--max-attempts", "2", "--retry-wait", "0")
+        first = run_cli(
+            str(source),
+            "-o",
+            str(out),
+            "--base-url",
+            sim.url,
+            "--max-attempts",
+            "2",
+            "--retry-wait",
+            "0",
+        )
         assert first.exit_code == 1
         assert {r["status"] for r in read_results(out)} == {"error"}
         assert sim.stats.requests == 12
-        second = run_cli(str(source), "-o", str(out), "--base-url", sim.url,
-                         "--max-attempts", "2", "--retry-wait", "0")
+        second = run_cli(
+            str(source),
+            "-o",
+            str(out),
+            "--base-url",
+            sim.url,
+            "--max-attempts",
+            "2",
+            "--retry-wait",
+            "0",
+        )
         assert second.exit_code == 0, second.output
         assert sim.stats.requests == 24
         third = run_cli(str(source), "-o", str(out), "--base-url", sim.url)
@@ -79,14 +100,18 @@ def test_changed_line_is_redone_and_counted(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     with simulator_thread() as sim:
         run_cli(str(prompts(tmp_path, 3)), "-o", str(out), "--base-url", sim.url)
-        changed = write_jsonl(tmp_path / "in.jsonl", [
-            {"id": "p0", "prompt": "prompt 0"},
-            {"id": "p1", "prompt": "prompt 1 (edited)"},
-            {"id": "p2", "prompt": "prompt 2", "temperature": 0.9},
-        ])
+        changed = write_jsonl(
+            tmp_path / "in.jsonl",
+            [
+                {"id": "p0", "prompt": "prompt 0"},
+                {"id": "p1", "prompt": "prompt 1 (edited)"},
+                {"id": "p2", "prompt": "prompt 2", "temperature": 0.9},
+            ],
+        )
         summary = tmp_path / "s.json"
-        result = run_cli(str(changed), "-o", str(out), "--base-url", sim.url,
-                         "--summary-json", str(summary))
+        result = run_cli(
+            str(changed), "-o", str(out), "--base-url", sim.url, "--summary-json", str(summary)
+        )
         assert sim.stats.requests == 5
     assert result.exit_code == 0
     assert orjson.loads(summary.read_bytes())["redone_changed"] == 2
@@ -127,10 +152,15 @@ def test_torn_last_line_is_set_aside(tmp_path: Path) -> None:
 
 def test_compaction_keeps_latest_per_id_and_duplicate_reports(tmp_path: Path) -> None:
     """After a finished rerun OUT has one line per id, plus the invalid line of a repeated id."""
-    source = write_jsonl(tmp_path / "in.jsonl", [
-        {"id": "a", "prompt": "prompt a"}, {"id": "b", "prompt": "prompt b"},
-        {"id": "a", "prompt": "repeated id"}, b"garbage",
-    ])
+    source = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {"id": "a", "prompt": "prompt a"},
+            {"id": "b", "prompt": "prompt b"},
+            {"id": "a", "prompt": "repeated id"},
+            b"garbage",
+        ],
+    )
     out = tmp_path / "out.jsonl"
     with simulator_thread(SimulatorSettings(fail_first=1)) as sim:
         run_cli(str(source), "-o", str(out), "--base-url", sim.url, "--max-attempts", "1")
@@ -139,12 +169,14 @@ def test_compaction_keeps_latest_per_id_and_duplicate_reports(tmp_path: Path) ->
     rows = read_results(out)
     assert len(rows) == 4
     assert Counter((r["id"], r["status"]) for r in rows) == Counter(
-        {("a", "ok"): 1, ("b", "ok"): 1, ("a", "invalid"): 1, ("4", "invalid"): 1})
+        {("a", "ok"): 1, ("b", "ok"): 1, ("a", "invalid"): 1, ("4", "invalid"): 1}
+    )
     assert next(r for r in rows if r["id"] == "a" and r["status"] == "ok")["attempts"] == 2
 
 
-def test_crash_before_rename_leaves_a_valid_out(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_before_rename_leaves_a_valid_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """If compaction dies before its rename, OUT is the old valid file and a rerun completes."""
     source = prompts(tmp_path, 3)
     out = tmp_path / "out.jsonl"
@@ -211,15 +243,15 @@ def test_lock_of_a_killed_run_does_not_block(tmp_path: Path) -> None:
     assert_complete(out, 3)
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
-                         ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
 def test_signal_stops_cleanly_and_rerun_finishes(tmp_path: Path, signum: int, code: int) -> None:
     """A signal mid-run: in-flight work cancelled, summary printed, exit 130/143, rerun done."""
     source = prompts(tmp_path, 12)
     out = tmp_path / "out.jsonl"
     with simulator_thread(SimulatorSettings(chunk_count=4, chunk_delay_s=0.1)) as sim:
-        process = spawn(str(source), "-o", str(out), "--base-url", sim.url, "-c", "2",
-                        capture=True)
+        process = spawn(str(source), "-o", str(out), "--base-url", sim.url, "-c", "2", capture=True)
         _wait_for(lambda: out.exists() and out.read_bytes().count(b"\n") >= 2)
         process.send_signal(signum)
         _, stderr = process.communicate(timeout=20)
@@ -238,8 +270,9 @@ def test_max_runtime_stops_starting_work(tmp_path: Path) -> None:
     source = prompts(tmp_path, 20)
     out = tmp_path / "out.jsonl"
     with simulator_thread(SimulatorSettings(chunk_count=2, chunk_delay_s=0.1)) as sim:
-        result = run_cli(str(source), "-o", str(out), "--base-url", sim.url, "-c", "2",
-                         "--max-runtime", "0.5s")
+        result = run_cli(
+            str(source), "-o", str(out), "--base-url", sim.url, "-c", "2", "--max-runtime", "0.5s"
+        )
         assert result.exit_code == 75, result.output
         assert len(read_results(out)) >= 1
         assert len(read_results(out)) < 20
@@ -257,8 +290,11 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Path) -> 
     chooser = random.Random(7)
     with simulator_thread(SimulatorSettings(chunk_count=3, chunk_delay_s=0.02)) as sim:
         for _ in range(20):
-            done_before = {r["id"] for r in read_results(out)
-                           if r["status"] == "ok"} if out.exists() else set()
+            done_before = (
+                {r["id"] for r in read_results(out) if r["status"] == "ok"}
+                if out.exists()
+                else set()
+            )
             asked_before = Counter(sim.stats.requests_by_content)
             process = spawn(str(source), "-o", str(out), "--base-url", sim.url, "-c", "4")
             try:
@@ -292,7 +328,8 @@ def _wait_for(condition: Any, timeout: float = 20) -> None:
 
 
 def test_disk_full_stops_with_a_clear_error_and_no_torn_result(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """ENOSPC while writing: exit 3 naming the full disk; what was written stays readable."""
     source = prompts(tmp_path, 10)
     out = tmp_path / "out.jsonl"
@@ -323,8 +360,9 @@ def test_disk_full_stops_with_a_clear_error_and_no_torn_result(
 def test_out_that_cannot_be_written_is_refused(tmp_path: Path) -> None:
     """OUT where nothing can be created: exit 3 with one clear line."""
     source = prompts(tmp_path, 1)
-    result = CliRunner().invoke(main, ["run", str(source), "-o", "/proc/netfly-out.jsonl",
-                                       "--simulate"])
+    result = CliRunner().invoke(
+        main, ["run", str(source), "-o", "/proc/netfly-out.jsonl", "--simulate"]
+    )
     assert result.exit_code == 3
     assert "cannot write" in result.output
     assert "Traceback" not in result.output
@@ -335,12 +373,15 @@ def test_fingerprint_ignores_metadata_and_key_order_but_not_defaults(tmp_path: P
     out = tmp_path / "out.jsonl"
     with simulator_thread() as sim:
         run_cli(str(prompts(tmp_path, 3)), "-o", str(out), "--base-url", sim.url)
-        reworded = write_jsonl(tmp_path / "in.jsonl", [
-            {"prompt": f"prompt {i}", "metadata": {"row": i}, "id": f"p{i}"} for i in range(3)])
+        reworded = write_jsonl(
+            tmp_path / "in.jsonl",
+            [{"prompt": f"prompt {i}", "metadata": {"row": i}, "id": f"p{i}"} for i in range(3)],
+        )
         same = run_cli(str(reworded), "-o", str(out), "--base-url", sim.url)
         assert sim.stats.requests == 3
-        warmer = run_cli(str(reworded), "-o", str(out), "--base-url", sim.url,
-                         "--temperature", "0.9")
+        warmer = run_cli(
+            str(reworded), "-o", str(out), "--base-url", sim.url, "--temperature", "0.9"
+        )
         assert sim.stats.requests == 6
     assert "3 already done" in same.stderr
     assert "3 redone because their input changed" in warmer.stderr
@@ -353,8 +394,9 @@ def test_deadline_with_nothing_left_to_start_is_a_finished_run(tmp_path: Path) -
     source = prompts(tmp_path, 4)
     out = tmp_path / "out.jsonl"
     with simulator_thread(SimulatorSettings(first_byte_delay_s=1.0)) as sim:
-        result = run_cli(str(source), "-o", str(out), "--base-url", sim.url, "-c", "8",
-                         "--max-runtime", "0.3s")
+        result = run_cli(
+            str(source), "-o", str(out), "--base-url", sim.url, "-c", "8", "--max-runtime", "0.3s"
+        )
     assert result.exit_code == 0, result.output
     assert_complete(out, 4)
 
@@ -365,10 +407,12 @@ def test_a_line_that_broke_is_not_counted_as_gone(tmp_path: Path) -> None:
     summary = tmp_path / "s.json"
     with simulator_thread() as sim:
         run_cli(str(prompts(tmp_path, 2)), "-o", str(out), "--base-url", sim.url)
-        broken = write_jsonl(tmp_path / "in.jsonl", [{"id": "p0", "prompt": 7},
-                                                     {"id": "p1", "prompt": "prompt 1"}])
-        result = run_cli(str(broken), "-o", str(out), "--base-url", sim.url,
-                         "--summary-json", str(summary))
+        broken = write_jsonl(
+            tmp_path / "in.jsonl", [{"id": "p0", "prompt": 7}, {"id": "p1", "prompt": "prompt 1"}]
+        )
+        result = run_cli(
+            str(broken), "-o", str(out), "--base-url", sim.url, "--summary-json", str(summary)
+        )
     assert result.exit_code == 1
     assert orjson.loads(summary.read_bytes())["not_in_input"] == 0
 
@@ -432,7 +476,6 @@ def test_a_rerun_with_nothing_to_send_never_sets_up_the_http_client(tmp_path: Pa
         "except SystemExit as done:\n"
         "    print('exit', done.code, 'aiohttp' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["exit", "0", "False"], done.stdout + done.stderr
     assert "5 already done" in done.stderr

@@ -39,8 +39,11 @@ RETRY_AFTER = [
 ]
 
 
-@pytest.mark.parametrize(("headers", "expected"), [case[1:] for case in RETRY_AFTER],
-                         ids=[case[0] for case in RETRY_AFTER])
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [case[1:] for case in RETRY_AFTER],
+    ids=[case[0] for case in RETRY_AFTER],
+)
 def test_parse_retry_after(headers, expected):
     """Each header form gives the seconds the server asked for, or None."""
     assert parse_retry_after(headers, now=NOW) == expected
@@ -78,9 +81,11 @@ def policy(**changes: float) -> RetrySettings:
     return RetrySettings(**changes)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("attempt", "expected"), [(1, 2.0), (2, 4.0), (3, 8.0), (4, 16.0),
-                                                   (5, 32.0), (6, 60.0), (30, 60.0)],
-                         ids=lambda value: str(value))
+@pytest.mark.parametrize(
+    ("attempt", "expected"),
+    [(1, 2.0), (2, 4.0), (3, 8.0), (4, 16.0), (5, 32.0), (6, 60.0), (30, 60.0)],
+    ids=lambda value: str(value),
+)
 def test_backoff_doubles_and_is_capped(attempt, expected):
     """Without jitter the wait is 2, 4, 8, ... seconds, never above max_wait_s."""
     error = TransportError("dropped")
@@ -107,9 +112,11 @@ def test_max_wait_applies_to_the_first_wait_too():
     assert wait_before(1, TransportError("x"), policy(max_wait_s=0.5)) == 0.5
 
 
-@pytest.mark.parametrize(("retry_after_s", "expected"), [(7.0, 7.0), (0.0, 0.0), (119.0, 119.0),
-                                                         (500.0, 120.0)],
-                         ids=["seven", "zero", "just under the cap", "capped"])
+@pytest.mark.parametrize(
+    ("retry_after_s", "expected"),
+    [(7.0, 7.0), (0.0, 0.0), (119.0, 119.0), (500.0, 120.0)],
+    ids=["seven", "zero", "just under the cap", "capped"],
+)
 def test_retry_after_replaces_the_backoff(retry_after_s, expected):
     """A server's Retry-After is used as is (capped at max_retry_after_s), at any attempt."""
     error = HTTPStatusError(429, "slow down", retry_after_s=retry_after_s)
@@ -123,8 +130,11 @@ def test_retry_after_cap_is_configurable():
     assert wait_before(1, error, policy(max_retry_after_s=5.0)) == 5.0
 
 
-@pytest.mark.parametrize("error", [HTTPStatusError(503, "busy"), StreamError("bad chunk"), None],
-                         ids=["status without Retry-After", "stream error", "no error"])
+@pytest.mark.parametrize(
+    "error",
+    [HTTPStatusError(503, "busy"), StreamError("bad chunk"), None],
+    ids=["status without Retry-After", "stream error", "no error"],
+)
 def test_backoff_when_the_server_names_no_wait(error):
     """Without a Retry-After the exponential backoff applies."""
     assert wait_before(3, error, policy(jitter_s=0.0)) == 8.0
@@ -154,8 +164,9 @@ RETRYABLE = [
 ]
 
 
-@pytest.mark.parametrize(("error", "expected"), [case[1:] for case in RETRYABLE],
-                         ids=[case[0] for case in RETRYABLE])
+@pytest.mark.parametrize(
+    ("error", "expected"), [case[1:] for case in RETRYABLE], ids=[case[0] for case in RETRYABLE]
+)
 def test_is_retryable(error, expected):
     """Only RequestErrors that say so are retried; 408/409/429/5xx yes, other 4xx no."""
     assert is_retryable(error) is expected

@@ -14,7 +14,8 @@ def test_serve_prints_its_url_answers_and_summarises_on_sigterm() -> None:
     """serve listens on loopback, answers a chat request, and prints a summary when stopped."""
     process = subprocess.Popen(
         [sys.executable, "-m", "netfly_batch", "serve", "--port", "0", "--rate-500", "0"],
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stderr is not None
@@ -24,8 +25,9 @@ def test_serve_prints_its_url_answers_and_summarises_on_sigterm() -> None:
         url = match.group(1)
         request = urllib.request.Request(
             url + "/v1/chat/completions",
-            data=json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}
-                            ).encode(),
+            data=json.dumps(
+                {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+            ).encode(),
             headers={"content-type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=10) as response:

@@ -62,7 +62,7 @@ def test_one_byte_pieces_give_the_same_events(name, ending):
     """Feeding a captured stream one byte at a time yields the events of the whole."""
     body = with_ending(LLAMA if name == "llama" else LITELLM, ending)
     expected, _ = decode([body])
-    events, _ = decode([body[i:i + 1] for i in range(len(body))])
+    events, _ = decode([body[i : i + 1] for i in range(len(body))])
     assert len(events) == (27 if name == "llama" else 24)
     assert events == expected
 
@@ -71,53 +71,87 @@ def test_three_cuts_around_every_line_ending_give_the_same_events():
     """Cutting a CRLF stream at every pair of positions near line ends keeps the events."""
     body = with_ending(LITELLM[:600], b"\r\n")
     expected, _ = decode([body])
-    ends = [i for i in range(len(body)) if body[i:i + 1] in (b"\r", b"\n")]
+    ends = [i for i in range(len(body)) if body[i : i + 1] in (b"\r", b"\n")]
     for first in ends:
         for second in range(first + 1, min(first + 4, len(body)) + 1):
             pieces = [body[:first], body[first:second], body[second:]]
             assert decode(pieces)[0] == expected, f"cuts at {first} and {second}"
 
 
-def event(data: str, kind: str = "message", id: str | None = None,
-          retry: int | None = None) -> ServerSentEvent:
+def event(
+    data: str, kind: str = "message", id: str | None = None, retry: int | None = None
+) -> ServerSentEvent:
     """An expected event."""
     return ServerSentEvent(data, kind, id, retry)
 
 
 CASES = [
-    ("several events in one chunk", [b"data: a\n\ndata: b\n\ndata: c\n\n"],
-     [event("a"), event("b"), event("c")], 0),
+    (
+        "several events in one chunk",
+        [b"data: a\n\ndata: b\n\ndata: c\n\n"],
+        [event("a"), event("b"), event("c")],
+        0,
+    ),
     ("data without a space", [b"data:x\n\n"], [event("x")], 0),
     ("only one space is removed", [b"data:  two\n\n"], [event(" two")], 0),
     ("multi-line data joined with LF", [b"data: a\ndata: b\ndata:c\n\n"], [event("a\nb\nc")], 0),
-    ("comments ignored and counted", [b": keep-alive\n\ndata: x\n: ping\n\n:\n\n"],
-     [event("x")], 3),
-    ("event, id and retry fields", [b"event: update\nid: 7\nretry: 1500\ndata: x\n\n"],
-     [event("x", "update", "7", 1500)], 0),
-    ("id persists, event type and retry reset",
-     [b"event: e\nid: 7\nretry: 10\ndata: a\n\ndata: b\n\n"],
-     [event("a", "e", "7", 10), event("b", "message", "7")], 0),
+    (
+        "comments ignored and counted",
+        [b": keep-alive\n\ndata: x\n: ping\n\n:\n\n"],
+        [event("x")],
+        3,
+    ),
+    (
+        "event, id and retry fields",
+        [b"event: update\nid: 7\nretry: 1500\ndata: x\n\n"],
+        [event("x", "update", "7", 1500)],
+        0,
+    ),
+    (
+        "id persists, event type and retry reset",
+        [b"event: e\nid: 7\nretry: 10\ndata: a\n\ndata: b\n\n"],
+        [event("a", "e", "7", 10), event("b", "message", "7")],
+        0,
+    ),
     ("id with NUL ignored", [b"id: 1\x002\ndata: x\n\n"], [event("x")], 0),
-    ("retry that is not ASCII digits ignored", [b"retry: soon\ndata: a\n\n",
-                                                "retry: ²\ndata: b\n\n".encode()],
-     [event("a"), event("b")], 0),
+    (
+        "retry that is not ASCII digits ignored",
+        [b"retry: soon\ndata: a\n\n", "retry: ²\ndata: b\n\n".encode()],
+        [event("a"), event("b")],
+        0,
+    ),
     ("unknown field ignored", [b"foo: bar\ndata: x\n\n"], [event("x")], 0),
     ("field name without colon", [b"data\ndata\n\n"], [event("\n")], 0),
     ("lone empty data dispatches nothing", [b"data:\n\ndata: x\n\n"], [event("x")], 0),
     ("blank lines alone dispatch nothing", [b"\n\n\r\n\r\r"], [], 0),
     ("BOM at the start", [BOM + b"data: x\n\n"], [event("x")], 0),
     ("BOM split across chunks", [BOM[:1], BOM[1:2], BOM[2:] + b"data: x\n\n"], [event("x")], 0),
-    ("BOM in the second chunk after a split first",
-     [BOM[:2], BOM[2:], b"data: x\n\n"], [event("x")], 0),
-    ("BOM is only stripped at the start", [b"data: a\n\n" + BOM + b"data: b\n\n"],
-     [event("a")], 0),
-    ("multi-byte character split across chunks",
-     ["data: Привет\n\n".encode()[:7], "data: Привет\n\n".encode()[7:]], [event("Привет")], 0),
-    ("final event without trailing blank line", [b"data: a\n\ndata: last"],
-     [event("a"), event("last")], 0),
+    (
+        "BOM in the second chunk after a split first",
+        [BOM[:2], BOM[2:], b"data: x\n\n"],
+        [event("x")],
+        0,
+    ),
+    ("BOM is only stripped at the start", [b"data: a\n\n" + BOM + b"data: b\n\n"], [event("a")], 0),
+    (
+        "multi-byte character split across chunks",
+        ["data: Привет\n\n".encode()[:7], "data: Привет\n\n".encode()[7:]],
+        [event("Привет")],
+        0,
+    ),
+    (
+        "final event without trailing blank line",
+        [b"data: a\n\ndata: last"],
+        [event("a"), event("last")],
+        0,
+    ),
     ("final event with one line ending", [b"data: last\n"], [event("last")], 0),
-    ("CR at a chunk end then LF", [b"data: a\r", b"\ndata: b\r", b"\n\r", b"\n"],
-     [event("a\nb")], 0),
+    (
+        "CR at a chunk end then LF",
+        [b"data: a\r", b"\ndata: b\r", b"\n\r", b"\n"],
+        [event("a\nb")],
+        0,
+    ),
     ("CR, empty chunk, then LF", [b"data: a\r", b"", b"\n\r\n"], [event("a")], 0),
     ("CR CR is two line endings", [b"data: a\r\rdata: b\r\r"], [event("a"), event("b")], 0),
     ("U+2028 is not a line ending", ["data: a\u2028b\n\n".encode()], [event("a\u2028b")], 0),
@@ -125,8 +159,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("pieces", "expected", "comments"),
-                         [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+@pytest.mark.parametrize(
+    ("pieces", "expected", "comments"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
 def test_decoder_cases(pieces, expected, comments):
     """Each framing case yields exactly the expected events and comment count."""
     events, decoder = decode(pieces)
@@ -134,12 +171,15 @@ def test_decoder_cases(pieces, expected, comments):
     assert decoder.comments == comments
 
 
-@pytest.mark.parametrize(("pieces", "expected", "comments"),
-                         [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+@pytest.mark.parametrize(
+    ("pieces", "expected", "comments"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
 def test_decoder_cases_in_one_byte_pieces(pieces, expected, comments):
     """Each framing case gives the same events when fed one byte at a time."""
     body = b"".join(pieces)
-    events, decoder = decode([body[i:i + 1] for i in range(len(body))])
+    events, decoder = decode([body[i : i + 1] for i in range(len(body))])
     assert events == expected
     assert decoder.comments == comments
 
@@ -191,7 +231,7 @@ def test_a_long_line_in_small_pieces_takes_linear_time():
     started = time.perf_counter()
     events = []
     for start in range(0, len(body), 1460):
-        events += decoder.feed(body[start:start + 1460])
+        events += decoder.feed(body[start : start + 1460])
     assert time.perf_counter() - started < 2.0  # quadratic copying took over 7 s
     assert len(events) == 1
     assert len(events[0].data) == 8_000_000
@@ -212,8 +252,11 @@ def decode_data(pieces: list[bytes]) -> list[bytes]:
     return payloads + decoder.close_data()
 
 
-@pytest.mark.parametrize(("pieces", "expected", "comments"),
-                         [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+@pytest.mark.parametrize(
+    ("pieces", "expected", "comments"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
 def test_feed_data_gives_the_data_of_feed(pieces, expected, comments):
     """The data-only path yields each event's data as bytes, exactly as feed() frames it."""
     payloads = decode_data(pieces)

@@ -11,12 +11,21 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("command", [
-    ["ruff", "check", "netfly_batch", "tests", "benchmarks"],
-    ["mypy", "netfly_batch"],
-], ids=["ruff", "mypy"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ruff", "check", "netfly_batch", "tests", "benchmarks"],
+        ["mypy", "netfly_batch"],
+    ],
+    ids=["ruff", "mypy"],
+)
 def test_checker_finds_nothing(command: list[str], tmp_path: Path) -> None:
     extra = ["--cache-dir", str(tmp_path / "cache")] if command[0] == "mypy" else []
-    done = subprocess.run([sys.executable, "-m", *command, *extra], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", *command, *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -33,8 +33,11 @@ class BloomFilter:
         value = hash(key) & _64_BITS  # per-process salted, which is all a filter needs
         words = self._words
         index = value % len(words)
-        mask = _TWO_BITS[(value >> 20) & 4095] | _TWO_BITS[(value >> 32) & 4095] | _TWO_BITS[
-            (value >> 44) & 4095]
+        mask = (
+            _TWO_BITS[(value >> 20) & 4095]
+            | _TWO_BITS[(value >> 32) & 4095]
+            | _TWO_BITS[(value >> 44) & 4095]
+        )
         word = words[index]
         if word & mask == mask:
             return False

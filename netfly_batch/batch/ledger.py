@@ -279,8 +279,12 @@ class Ledger:
             handle.truncate(start)
             handle.flush()
             os.fsync(handle.fileno())
-        log.warning("set aside a torn last line of %s (%d bytes) in %s",
-                    self.path, len(torn), self.torn_path)
+        log.warning(
+            "set aside a torn last line of %s (%d bytes) in %s",
+            self.path,
+            len(torn),
+            self.torn_path,
+        )
         return len(torn)
 
 
@@ -295,14 +299,22 @@ def own_line_start(values: dict[str, bytes]) -> re.Pattern[bytes]:
 # (most lines are ok results with a request_hash). Groups are read by position (faster
 # than by name); a test holds their order to the names.
 _ID = rb'"(?P<id>[^"\\]*)"'  # an id that needs no JSON escape; others are parsed whole
-_OWN_OK_LINE = own_line_start({
-    "id": _ID, "status": rb'"ok"', "attempts": rb"\d+",
-    "request_hash": rb'"(?P<hash>[0-9a-f]{14})',
-})
-_OWN_LINE = own_line_start({
-    "id": _ID, "status": rb'"(?P<status>ok|error)"', "attempts": rb"(?P<attempts>\d+)",
-    "request_hash": rb'(?:"(?P<hash>[0-9a-f]{14})[0-9a-f]{2}"|null),',
-})
+_OWN_OK_LINE = own_line_start(
+    {
+        "id": _ID,
+        "status": rb'"ok"',
+        "attempts": rb"\d+",
+        "request_hash": rb'"(?P<hash>[0-9a-f]{14})',
+    }
+)
+_OWN_LINE = own_line_start(
+    {
+        "id": _ID,
+        "status": rb'"(?P<status>ok|error)"',
+        "attempts": rb"(?P<attempts>\d+)",
+        "request_hash": rb'(?:"(?P<hash>[0-9a-f]{14})[0-9a-f]{2}"|null),',
+    }
+)
 
 
 def scan_into(path: Path, state: LedgerState) -> None:
@@ -359,8 +371,11 @@ def _parse_other_line(line: bytes) -> tuple[int, int, int] | None:
         return None
     value = fingerprint_key(record.get("request_hash"))
     count = record.get("attempts")
-    return key, value | _ERROR if status == "error" else value, (
-        count if count.__class__ is int else 0)
+    return (
+        key,
+        value | _ERROR if status == "error" else value,
+        (count if count.__class__ is int else 0),
+    )
 
 
 def latest_lines(path: Path, keep_invalid_from: int) -> tuple[set[int], int]:

@@ -37,8 +37,9 @@ BUFFERED_READS = 64  # read ahead at most this many reads' lines (4 MiB)
 class ThreadedLines(Iterator["bytes | Wait"]):
     """An iterator over a pipe's lines that never blocks: `WAIT` when none is ready."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, *, fd: int | None = None,
-                 path: str | None = None) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, *, fd: int | None = None, path: str | None = None
+    ) -> None:
         """Start a thread reading file descriptor `fd` (left open), or the file at `path`
         (opened and closed by the thread: opening a FIFO waits for its writer).
 
@@ -52,8 +53,9 @@ class ThreadedLines(Iterator["bytes | Wait"]):
         self._lock = threading.Lock()
         self._waiting = False  # the reader found nothing and waits for `_ready`
         self._ended = False
-        thread = threading.Thread(target=self._pump, args=(fd, path), name="netfly-input",
-                                  daemon=True)  # it may sit in a read until the process ends
+        thread = threading.Thread(
+            target=self._pump, args=(fd, path), name="netfly-input", daemon=True
+        )  # it may sit in a read until the process ends
         thread.start()
 
     def __next__(self) -> bytes | Wait:

@@ -31,7 +31,7 @@ class RunOutcome:
 
     @property
     def message(self) -> str:
-        """"finished", or why the run stopped early."""
+        """ "finished", or why the run stopped early."""
         return self.stop.message if self.stop else "finished"
 
 
@@ -83,8 +83,10 @@ def summary_line(summary: dict[str, Any]) -> str:
     parts = [f"{summary['ok']} ok", f"{summary['error']} error", f"{summary['invalid']} invalid"]
     if summary["skipped_ok"]:
         parts.append(f"{summary['skipped_ok']} already done")
-    text = (f"netfly-batch: {', '.join(parts)}; {summary['attempts']} attempts in "
-            f"{summary['wall_s']:.1f} s ({summary['requests_per_s']:.1f} requests/s)")
+    text = (
+        f"netfly-batch: {', '.join(parts)}; {summary['attempts']} attempts in "
+        f"{summary['wall_s']:.1f} s ({summary['requests_per_s']:.1f} requests/s)"
+    )
     notes = []
     if summary["redone_changed"]:
         notes.append(f"{summary['redone_changed']} redone because their input changed")

@@ -66,8 +66,13 @@ class Planner:
             if state.has_ok(item.id):
                 self.redone_changed += 1
         cost = estimate_tokens(body) if self.settings.tpm else 0
-        return Job(item, body, f"{item.fingerprint:016x}",
-                   state.attempts_before(item.id, item.fingerprint), cost)
+        return Job(
+            item,
+            body,
+            f"{item.fingerprint:016x}",
+            state.attempts_before(item.id, item.fingerprint),
+            cost,
+        )
 
     def body(self, prompt: Prompt) -> dict[str, Any]:
         """The request body of a prompt: run defaults, then the line's own parameters."""
@@ -81,9 +86,13 @@ class Planner:
         body["stream"] = True
         return body
 
-    def jobs(self, reader: PromptReader, lines: Iterable[bytes | Wait],
-             reopen: Callable[[], IO[bytes]],
-             record_invalid: Callable[[InvalidLine], None]) -> Iterator[Job | Wait]:
+    def jobs(
+        self,
+        reader: PromptReader,
+        lines: Iterable[bytes | Wait],
+        reopen: Callable[[], IO[bytes]],
+        record_invalid: Callable[[InvalidLine], None],
+    ) -> Iterator[Job | Wait]:
         """Every job of `lines`, in order; `WAIT` passed on; invalid lines recorded.
 
         Lines whose id the reader's Bloom filter may have seen come back once the input
@@ -115,6 +124,9 @@ class Planner:
 def request_defaults(settings: RunSettings) -> bytes:
     """What a run adds to every line's request, serialized for `request_fingerprint`."""
     endpoint = settings.endpoint
-    defaults = {"model": settings.model or endpoint.default_model,
-                "params": settings.params, "body": dict(endpoint.body_defaults)}
+    defaults = {
+        "model": settings.model or endpoint.default_model,
+        "params": settings.params,
+        "body": dict(endpoint.body_defaults),
+    }
     return orjson.dumps(defaults, option=orjson.OPT_SORT_KEYS)

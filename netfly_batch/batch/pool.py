@@ -67,18 +67,26 @@ async def send_job(job: Job, send: SendRequest) -> Result:
     try:
         completion = await send(job.body, job.cost)
     except RequestError as error:
-        return _result(job, "error", job.attempts_before + error.attempts, started,
-                       error=error_fields(error))
+        return _result(
+            job, "error", job.attempts_before + error.attempts, started, error=error_fields(error)
+        )
     except Exception as error:  # a bug must cost one result, never the run
         log.exception("unexpected error on prompt %s", prompt.id)
-        return _result(job, "error", job.attempts_before + 1, started,
-                       error=error_fields(error))
-    return _result(job, "ok", job.attempts_before + completion.attempts, started,
-                   completion=completion)
+        return _result(job, "error", job.attempts_before + 1, started, error=error_fields(error))
+    return _result(
+        job, "ok", job.attempts_before + completion.attempts, started, completion=completion
+    )
 
 
-def _result(job: Job, status: Status, attempts: int, started: float, *,
-            completion: Completion | None = None, error: dict[str, Any] | None = None) -> Result:
+def _result(
+    job: Job,
+    status: Status,
+    attempts: int,
+    started: float,
+    *,
+    completion: Completion | None = None,
+    error: dict[str, Any] | None = None,
+) -> Result:
     prompt = job.prompt
     return Result(
         id=prompt.id,

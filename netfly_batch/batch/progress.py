@@ -17,8 +17,15 @@ class ProgressBar:
         if enabled:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, file=stream, unit="prompt", dynamic_ncols=True,
-                             mininterval=0.5, smoothing=0.1, leave=True)
+            self._bar = tqdm(
+                total=total,
+                file=stream,
+                unit="prompt",
+                dynamic_ncols=True,
+                mininterval=0.5,
+                smoothing=0.1,
+                leave=True,
+            )
 
     def advance(self, counters: Counters) -> None:
         """Move the bar on by one result."""

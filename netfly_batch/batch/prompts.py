@@ -19,8 +19,9 @@ from .linesource import WAIT, Wait
 
 _BOM = b"\xef\xbb\xbf"
 # Keys of a prompt line that are not request parameters.
-_LINE_KEYS = frozenset({"id", "custom_id", "prompt", "system", "messages", "metadata",
-                        "method", "url", "body"})
+_LINE_KEYS = frozenset(
+    {"id", "custom_id", "prompt", "system", "messages", "metadata", "method", "url", "body"}
+)
 _NOT_REQUEST = frozenset({"id", "custom_id", "metadata"})
 _ROLES = frozenset({"system", "user", "assistant", "tool", "developer", "function"})
 
@@ -125,9 +126,13 @@ class PromptReader:
     default; a Bloom filter makes repeats come back as `MaybeRepeated`, to `settle()`).
     """
 
-    def __init__(self, defaults: bytes = b"", seen: SeenIds | None = None,
-                 known: KnownIds | None = None,
-                 on_done: Callable[[str], None] = lambda prompt_id: None) -> None:
+    def __init__(
+        self,
+        defaults: bytes = b"",
+        seen: SeenIds | None = None,
+        known: KnownIds | None = None,
+        on_done: Callable[[str], None] = lambda prompt_id: None,
+    ) -> None:
         self.defaults = defaults
         self.exact = seen is None or isinstance(seen, ExactIds)
         self.seen = seen or ExactIds()
@@ -166,8 +171,9 @@ class PromptReader:
                     item = self._repeat(prompt_id, line_no, metadata)
             yield item
 
-    def settle(self, lines: Iterable[bytes], suspects: dict[str, list[int]]
-               ) -> Iterator[Prompt | InvalidLine]:
+    def settle(
+        self, lines: Iterable[bytes], suspects: dict[str, list[int]]
+    ) -> Iterator[Prompt | InvalidLine]:
         """Second pass: for each suspect id the first line wins; its later lines are repeats.
 
         `suspects` maps an id to the line numbers that came as `MaybeRepeated` (ids that
@@ -188,8 +194,9 @@ class PromptReader:
             request, prompt_id, metadata = parsed
             if line_no not in wanted and prompt_id in first_line:
                 continue
-            item = _validate(request, prompt_id, line_no, _fingerprint(request, self.defaults),
-                             metadata)
+            item = _validate(
+                request, prompt_id, line_no, _fingerprint(request, self.defaults), metadata
+            )
             if isinstance(item, InvalidLine):  # a broken line uses no id, as in read()
                 if line_no in wanted:
                     yield item
@@ -198,36 +205,39 @@ class PromptReader:
             if line_no in wanted:
                 yield item if first == line_no else repeated_id(prompt_id, line_no, metadata)
 
-    def _repeat(self, prompt_id: str, line_no: int, metadata: Any
-                ) -> InvalidLine | MaybeRepeated:
+    def _repeat(self, prompt_id: str, line_no: int, metadata: Any) -> InvalidLine | MaybeRepeated:
         if self.exact:
             return repeated_id(prompt_id, line_no, metadata)
         return MaybeRepeated(prompt_id, line_no)
 
 
-def read_prompts(lines: Iterable[bytes], seen: SeenIds | None = None
-                 ) -> Iterator[Item | Wait]:
+def read_prompts(lines: Iterable[bytes], seen: SeenIds | None = None) -> Iterator[Item | Wait]:
     """Parse lines lazily with no run defaults and no resume (see `PromptReader`)."""
     return PromptReader(seen=seen).read(lines)
 
 
-def settle_repeats(lines: Iterable[bytes], suspects: dict[str, list[int]]
-                   ) -> Iterator[Prompt | InvalidLine]:
+def settle_repeats(
+    lines: Iterable[bytes], suspects: dict[str, list[int]]
+) -> Iterator[Prompt | InvalidLine]:
     """`PromptReader().settle()` with no run defaults and no resume."""
     return PromptReader().settle(lines, suspects)
 
 
 def repeated_id(prompt_id: str, line_no: int, metadata: Any = None) -> InvalidLine:
     """The report for a line that reuses an earlier line's id."""
-    return InvalidLine(prompt_id, line_no,
-                       f"id {prompt_id!r} was already used on an earlier line", metadata,
-                       repeat=True)
+    return InvalidLine(
+        prompt_id,
+        line_no,
+        f"id {prompt_id!r} was already used on an earlier line",
+        metadata,
+        repeat=True,
+    )
 
 
 def _quick_id(raw: bytes, line_no: int) -> str | None:
     """The id of a line, or None if it has none that a valid line could have."""
     try:
-        obj = orjson.loads(raw[len(_BOM):] if line_no == 1 and raw.startswith(_BOM) else raw)
+        obj = orjson.loads(raw[len(_BOM) :] if line_no == 1 and raw.startswith(_BOM) else raw)
         if not isinstance(obj, dict):
             return None
         return _read_id(obj.get("id"), obj.get("custom_id"), line_no)
@@ -239,8 +249,9 @@ def _nothing_known(prompt_id: str, fingerprint: int) -> int:
     return NEW
 
 
-def _load(raw: bytes, line_no: int, bom_allowed: bool = True
-          ) -> tuple[dict[str, Any], str, Any] | InvalidLine | None:
+def _load(
+    raw: bytes, line_no: int, bom_allowed: bool = True
+) -> tuple[dict[str, Any], str, Any] | InvalidLine | None:
     """The line's request part (the object less id and metadata), id and metadata; None
     for a blank line. One UTF-8 BOM before the first line is ignored."""
     try:
@@ -249,16 +260,16 @@ def _load(raw: bytes, line_no: int, bom_allowed: bool = True
         if not raw.strip():
             return None
         if bom_allowed and line_no == 1 and raw.startswith(_BOM):
-            return _load(raw[len(_BOM):], line_no, bom_allowed=False)
+            return _load(raw[len(_BOM) :], line_no, bom_allowed=False)
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as bad:
             return InvalidLine(str(line_no), line_no, f"not valid UTF-8 (byte {bad.start + 1})")
-        return InvalidLine(str(line_no), line_no,
-                           f"invalid JSON ({exc.msg} at character {exc.pos + 1})")
+        return InvalidLine(
+            str(line_no), line_no, f"invalid JSON ({exc.msg} at character {exc.pos + 1})"
+        )
     if not isinstance(obj, dict):
-        return InvalidLine(str(line_no), line_no,
-                           f"expected a JSON object, got {_json_type(obj)}")
+        return InvalidLine(str(line_no), line_no, f"expected a JSON object, got {_json_type(obj)}")
     metadata = obj.pop("metadata", None)
     prompt_id = obj.pop("id", None)
     custom_id = obj.pop("custom_id", None)
@@ -270,8 +281,9 @@ def _load(raw: bytes, line_no: int, bom_allowed: bool = True
     return obj, prompt_id, metadata
 
 
-def _validate(request: dict[str, Any], prompt_id: str, line_no: int, fingerprint: int,
-              metadata: Any) -> Prompt | InvalidLine:
+def _validate(
+    request: dict[str, Any], prompt_id: str, line_no: int, fingerprint: int, metadata: Any
+) -> Prompt | InvalidLine:
     try:
         messages, params = _read_request(request)
     except ValueError as exc:
@@ -330,8 +342,9 @@ def _check_messages(messages: object) -> list[dict[str, Any]]:
             raise ValueError(f"messages[{index}] must be an object")
         role = message.get("role")
         if role not in _ROLES:
-            raise ValueError(f"messages[{index}].role must be one of "
-                             f"{', '.join(sorted(_ROLES))}, got {role!r}")
+            raise ValueError(
+                f"messages[{index}].role must be one of {', '.join(sorted(_ROLES))}, got {role!r}"
+            )
         content = message.get("content")
         if not (content is None or isinstance(content, str | list)):
             raise ValueError(f"messages[{index}].content must be a string or a list")
@@ -346,12 +359,12 @@ def _check_params(params: dict[str, Any]) -> None:
     if not params:
         return
     for name in _NUMBER_PARAMS:
-        if name in params and (isinstance(params[name], bool)
-                               or not isinstance(params[name], int | float)):
+        if name in params and (
+            isinstance(params[name], bool) or not isinstance(params[name], int | float)
+        ):
             raise ValueError(f"{name} must be a number, got {_json_type(params[name])}")
     for name in _INT_PARAMS:
-        if name in params and (isinstance(params[name], bool)
-                               or not isinstance(params[name], int)):
+        if name in params and (isinstance(params[name], bool) or not isinstance(params[name], int)):
             raise ValueError(f"{name} must be an integer, got {_json_type(params[name])}")
     if "model" in params and not isinstance(params["model"], str):
         raise ValueError(f"model must be a string, got {_json_type(params['model'])}")

@@ -35,8 +35,13 @@ if TYPE_CHECKING:  # imported when the first request is sent
 class BatchRun:
     """Wires one run together; `await BatchRun(...).run()` returns its outcome."""
 
-    def __init__(self, settings: RunSettings, client_settings: ClientSettings,
-                 retry: RetrySettings, stderr: IO[str]) -> None:
+    def __init__(
+        self,
+        settings: RunSettings,
+        client_settings: ClientSettings,
+        retry: RetrySettings,
+        stderr: IO[str],
+    ) -> None:
         self.settings = settings
         self.client_settings = client_settings
         self.retry = retry
@@ -53,8 +58,13 @@ class BatchRun:
         self._client: ChatClient | None = None
         self._bar = ProgressBar(None, enabled=False, stream=stderr)  # the real one in run()
         self.flow = FlowControl(
-            FlowSettings(settings.concurrency, settings.rpm, settings.tpm, settings.adaptive,
-                         settings.breaker_threshold),
+            FlowSettings(
+                settings.concurrency,
+                settings.rpm,
+                settings.tpm,
+                settings.adaptive,
+                settings.breaker_threshold,
+            ),
             on_trip=self._on_trip,
         )
 
@@ -75,8 +85,9 @@ class BatchRun:
             for signum in INTERRUPTED:  # until OUT is closed: a second signal must find them
                 loop.add_signal_handler(signum, self._on_signal, signum)
             lines = self.input.lines(loop)
-            bar = self._bar = ProgressBar(self._estimate_total(), self._progress_enabled(),
-                                          self.stderr)
+            bar = self._bar = ProgressBar(
+                self._estimate_total(), self._progress_enabled(), self.stderr
+            )
             try:
                 await self._run_pool(self._jobs(lines, state, planner))
             finally:
@@ -102,16 +113,23 @@ class BatchRun:
         if client is None:
             from ..http.client import ChatClient
 
-            client = self._client = ChatClient(self.client_settings, self.retry, gate=self.flow,
-                                               endpoint=self.settings.endpoint)
+            client = self._client = ChatClient(
+                self.client_settings, self.retry, gate=self.flow, endpoint=self.settings.endpoint
+            )
         return client.complete(body, cost)
 
     async def _run_pool(self, jobs: Iterator[Job | Wait]) -> None:
         loop = asyncio.get_running_loop()
-        pool = asyncio.ensure_future(run_pool(
-            jobs, self._send, self._record, self.settings.concurrency,
-            should_stop=lambda: self.stop is not None, input_ready=self.input.ready,
-        ))
+        pool = asyncio.ensure_future(
+            run_pool(
+                jobs,
+                self._send,
+                self._record,
+                self.settings.concurrency,
+                should_stop=lambda: self.stop is not None,
+                input_ready=self.input.ready,
+            )
+        )
         self._pool = pool
         deadline = None
         if self.settings.max_runtime_s is not None:
@@ -151,16 +169,20 @@ class BatchRun:
 
     def _on_trip(self, error: RequestError) -> None:
         if self.stop is None:
-            self.stop = Stop("endpoint_down", f"endpoint unreachable: {error.message}; "
-                                              "nothing more was sent; rerun to resume")
+            self.stop = Stop(
+                "endpoint_down",
+                f"endpoint unreachable: {error.message}; nothing more was sent; rerun to resume",
+            )
             if self._pool is not None:
                 self._pool.cancel()
 
-    def _jobs(self, lines: Iterable[bytes | Wait], state: LedgerState,
-              planner: Planner) -> Iterator[Job | Wait]:
+    def _jobs(
+        self, lines: Iterable[bytes | Wait], state: LedgerState, planner: Planner
+    ) -> Iterator[Job | Wait]:
         """The planner's jobs; then the input is done (a deadline now stops nothing)."""
-        reader = PromptReader(request_defaults(self.settings), self.input.seen_ids(), state,
-                              on_done=self._skip_done)
+        reader = PromptReader(
+            request_defaults(self.settings), self.input.seen_ids(), state, on_done=self._skip_done
+        )
         yield from planner.jobs(reader, lines, self.input.reopen, self._record_invalid)
         self._input_done = True
 
@@ -180,8 +202,9 @@ class BatchRun:
 
     def _record_invalid(self, line: InvalidLine) -> None:
         error = {"type": "invalid_line", "message": f"line {line.line_no}: {line.reason}"}
-        self._record(Result(line.id, "invalid", 0, None, error, line.line_no,
-                            metadata=line.metadata))
+        self._record(
+            Result(line.id, "invalid", 0, None, error, line.line_no, metadata=line.metadata)
+        )
 
     def _record(self, result: Result) -> None:
         self.ledger.append(result.to_line())

@@ -76,11 +76,15 @@ def shard_from_environment(env: Mapping[str, str], shard_count: int | None = Non
     if "JOB_COMPLETION_INDEX" in env:
         index = _whole(env, "JOB_COMPLETION_INDEX")
         if shard_count is None:
-            raise ShardError("JOB_COMPLETION_INDEX is set: give the number of shards with "
-                             "--shard-count or NETFLY_SHARD_COUNT (the Job's completions)")
+            raise ShardError(
+                "JOB_COMPLETION_INDEX is set: give the number of shards with "
+                "--shard-count or NETFLY_SHARD_COUNT (the Job's completions)"
+            )
         return _checked(index, shard_count, "the Kubernetes indexed Job")
-    raise ShardError("--shard auto needs a Slurm job array (SLURM_ARRAY_TASK_ID) or a "
-                     "Kubernetes indexed Job (JOB_COMPLETION_INDEX) in the environment")
+    raise ShardError(
+        "--shard auto needs a Slurm job array (SLURM_ARRAY_TASK_ID) or a "
+        "Kubernetes indexed Job (JOB_COMPLETION_INDEX) in the environment"
+    )
 
 
 def _whole(env: Mapping[str, str], name: str) -> int:

@@ -11,12 +11,25 @@ from .process import EXIT_CANNOT_START, EXIT_MERGE_PARTIAL, EXIT_OK, EXIT_SOME_F
 
 
 @click.command()
-@click.argument("sources", metavar="OUT...", nargs=-1, required=True,
-                type=click.Path(dir_okay=False))
-@click.option("-o", "--output", "target", required=True, type=click.Path(dir_okay=False),
-              metavar="MERGED", help="Where to write the merged results (atomically).")
-@click.option("--input", "input_path", type=click.Path(dir_okay=False), default=None,
-              help="The prompts file: report its ids that no OUT answers (then exit 6).")
+@click.argument(
+    "sources", metavar="OUT...", nargs=-1, required=True, type=click.Path(dir_okay=False)
+)
+@click.option(
+    "-o",
+    "--output",
+    "target",
+    required=True,
+    type=click.Path(dir_okay=False),
+    metavar="MERGED",
+    help="Where to write the merged results (atomically).",
+)
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The prompts file: report its ids that no OUT answers (then exit 6).",
+)
 def merge(sources: tuple[str, ...], target: str, input_path: str | None) -> None:
     """Merge result files (shard outputs or any runs): the latest result per id, one line each.
 
@@ -34,22 +47,32 @@ def merge(sources: tuple[str, ...], target: str, input_path: str | None) -> None
     from ..outputs.merge import merge_outputs
 
     try:
-        report = merge_outputs([Path(s) for s in sources], Path(target),
-                               Path(input_path) if input_path else None)
+        report = merge_outputs(
+            [Path(s) for s in sources], Path(target), Path(input_path) if input_path else None
+        )
     except NetflyError as error:
         fail(str(error))
         sys.exit(EXIT_CANNOT_START)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(report.by_status.items()))
-    click.echo(f"netfly-batch: merged {len(sources)} files into {target}: "
-               f"{report.written} lines ({counts or 'nothing'})", err=True)
+    click.echo(
+        f"netfly-batch: merged {len(sources)} files into {target}: "
+        f"{report.written} lines ({counts or 'nothing'})",
+        err=True,
+    )
     if report.unreadable_lines:
         click.echo(f"netfly-batch: skipped {report.unreadable_lines} unreadable lines", err=True)
     if report.not_in_input:
-        click.echo(f"netfly-batch: {len(report.not_in_input)} ids are in no input line: "
-                   f"{_some(report.not_in_input)}", err=True)
+        click.echo(
+            f"netfly-batch: {len(report.not_in_input)} ids are in no input line: "
+            f"{_some(report.not_in_input)}",
+            err=True,
+        )
     if report.missing:
-        click.echo(f"netfly-batch: partial: {len(report.missing)} input ids have no result: "
-                   f"{_some(report.missing)}", err=True)
+        click.echo(
+            f"netfly-batch: partial: {len(report.missing)} input ids have no result: "
+            f"{_some(report.missing)}",
+            err=True,
+        )
         sys.exit(EXIT_MERGE_PARTIAL)
     failed = sum(n for status, n in report.by_status.items() if status != "ok")
     sys.exit(EXIT_SOME_FAILED if failed else EXIT_OK)

@@ -34,73 +34,191 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("-o", "--output", "output_path", required=True, metavar="OUT",
-              type=click.Path(dir_okay=False),
-              help="Results JSONL; if it exists the run resumes (only unfinished prompts are sent)."
-              )
-@click.option("--base-url", envvar="NETFLY_BASE_URL", default=settings.FREENETFLY_URL,
-              show_default=True, help="Server to talk to (any OpenAI-compatible server).")
-@click.option("--endpoint", envvar="NETFLY_ENDPOINT", default=None,
-              help="Chat-completions path [default: the FreeNetfly path with the default "
-                   "--base-url, else /v1/chat/completions].")
-@click.option("--api-key", envvar="NETFLY_API_KEY", default=None,
-              help="Bearer token (or env NETFLY_API_KEY); never printed or written.")
-@click.option("-m", "--model", envvar="NETFLY_MODEL", default=None,
-              help=f"Model for lines that name none [default: {settings.DEFAULT_MODEL}].")
-@click.option("-c", "--concurrency", envvar="NETFLY_CONCURRENCY", default=settings.CONCURRENCY,
-              show_default=True, type=click.IntRange(1, 10000),
-              help="Most requests in flight at once.")
-@click.option("--rpm", envvar="NETFLY_RPM", type=click.FloatRange(0, min_open=True), default=None,
-              help="Most requests per minute (attempts count), spread evenly.")
-@click.option("--tpm", envvar="NETFLY_TPM", type=click.FloatRange(0, min_open=True), default=None,
-              help="Most tokens per minute, estimated as prompt characters / 4 + max_tokens.")
-@click.option("--adaptive/--no-adaptive", envvar="NETFLY_ADAPTIVE", default=False,
-              show_default=True,
-              help="Halve the in-flight limit on 429s, grow it back on successes (<= -c).")
-@click.option("--breaker-threshold", default=settings.BREAKER_THRESHOLD, show_default=True,
-              type=click.IntRange(0),
-              help="Stop the run after this many refused attempts in a row "
-                   "(connection refused, DNS, TLS, 401, 403); 0: never.")
-@click.option("--max-attempts", envvar="NETFLY_MAX_ATTEMPTS", default=settings.MAX_ATTEMPTS,
-              show_default=True, type=click.IntRange(1, 100),
-              help="HTTP attempts per prompt (first one included) before it is an error.")
-@click.option("--retry-wait", default=settings.INITIAL_WAIT_S, show_default=True,
-              type=click.FloatRange(0), help="Seconds before the 2nd attempt; doubles after.")
-@click.option("--connect-timeout", default=settings.CONNECT_TIMEOUT_S, show_default=True,
-              type=click.FloatRange(0, min_open=True), help="Seconds to open a connection.")
-@click.option("--idle-timeout", default=settings.IDLE_TIMEOUT_S, show_default=True,
-              type=click.FloatRange(0, min_open=True),
-              help="Seconds without a byte (headers or chunks) before an attempt fails.")
-@click.option("--timeout", "total_timeout", default=settings.TOTAL_TIMEOUT_S, show_default=True,
-              type=click.FloatRange(0, min_open=True), help="Seconds one attempt may take in all.")
-@click.option("--max-event-bytes", default=settings.MAX_EVENT_BYTES, show_default=True,
-              type=click.IntRange(1024), help="Largest streamed event accepted.")
-@click.option("--proxy", envvar="NETFLY_PROXY", default=None,
-              help="HTTP proxy URL, e.g. http://user:pass@host:3128 (never printed).")
-@click.option("--trust-env/--no-trust-env", default=False, show_default=True,
-              help="Use HTTP(S)_PROXY / NO_PROXY from the environment.")
-@click.option("--temperature", type=float, default=None,
-              help="Request default [default: 0.5, the FreeNetfly default].")
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    required=True,
+    metavar="OUT",
+    type=click.Path(dir_okay=False),
+    help="Results JSONL; if it exists the run resumes (only unfinished prompts are sent).",
+)
+@click.option(
+    "--base-url",
+    envvar="NETFLY_BASE_URL",
+    default=settings.FREENETFLY_URL,
+    show_default=True,
+    help="Server to talk to (any OpenAI-compatible server).",
+)
+@click.option(
+    "--endpoint",
+    envvar="NETFLY_ENDPOINT",
+    default=None,
+    help="Chat-completions path [default: the FreeNetfly path with the default "
+    "--base-url, else /v1/chat/completions].",
+)
+@click.option(
+    "--api-key",
+    envvar="NETFLY_API_KEY",
+    default=None,
+    help="Bearer token (or env NETFLY_API_KEY); never printed or written.",
+)
+@click.option(
+    "-m",
+    "--model",
+    envvar="NETFLY_MODEL",
+    default=None,
+    help=f"Model for lines that name none [default: {settings.DEFAULT_MODEL}].",
+)
+@click.option(
+    "-c",
+    "--concurrency",
+    envvar="NETFLY_CONCURRENCY",
+    default=settings.CONCURRENCY,
+    show_default=True,
+    type=click.IntRange(1, 10000),
+    help="Most requests in flight at once.",
+)
+@click.option(
+    "--rpm",
+    envvar="NETFLY_RPM",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Most requests per minute (attempts count), spread evenly.",
+)
+@click.option(
+    "--tpm",
+    envvar="NETFLY_TPM",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Most tokens per minute, estimated as prompt characters / 4 + max_tokens.",
+)
+@click.option(
+    "--adaptive/--no-adaptive",
+    envvar="NETFLY_ADAPTIVE",
+    default=False,
+    show_default=True,
+    help="Halve the in-flight limit on 429s, grow it back on successes (<= -c).",
+)
+@click.option(
+    "--breaker-threshold",
+    default=settings.BREAKER_THRESHOLD,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Stop the run after this many refused attempts in a row "
+    "(connection refused, DNS, TLS, 401, 403); 0: never.",
+)
+@click.option(
+    "--max-attempts",
+    envvar="NETFLY_MAX_ATTEMPTS",
+    default=settings.MAX_ATTEMPTS,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="HTTP attempts per prompt (first one included) before it is an error.",
+)
+@click.option(
+    "--retry-wait",
+    default=settings.INITIAL_WAIT_S,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds before the 2nd attempt; doubles after.",
+)
+@click.option(
+    "--connect-timeout",
+    default=settings.CONNECT_TIMEOUT_S,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Seconds to open a connection.",
+)
+@click.option(
+    "--idle-timeout",
+    default=settings.IDLE_TIMEOUT_S,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Seconds without a byte (headers or chunks) before an attempt fails.",
+)
+@click.option(
+    "--timeout",
+    "total_timeout",
+    default=settings.TOTAL_TIMEOUT_S,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Seconds one attempt may take in all.",
+)
+@click.option(
+    "--max-event-bytes",
+    default=settings.MAX_EVENT_BYTES,
+    show_default=True,
+    type=click.IntRange(1024),
+    help="Largest streamed event accepted.",
+)
+@click.option(
+    "--proxy",
+    envvar="NETFLY_PROXY",
+    default=None,
+    help="HTTP proxy URL, e.g. http://user:pass@host:3128 (never printed).",
+)
+@click.option(
+    "--trust-env/--no-trust-env",
+    default=False,
+    show_default=True,
+    help="Use HTTP(S)_PROXY / NO_PROXY from the environment.",
+)
+@click.option(
+    "--temperature",
+    type=float,
+    default=None,
+    help="Request default [default: 0.5, the FreeNetfly default].",
+)
 @click.option("--max-tokens", type=click.IntRange(1), default=None, help="Request default.")
 @click.option("--top-p", type=float, default=None, help="Request default [default: 1].")
-@click.option("--param", "extra_params", multiple=True, metavar="KEY=VALUE",
-              help="Any other request default; VALUE is JSON or a string. Repeatable.")
-@click.option("--fresh", is_flag=True,
-              help="Start over: replace OUT instead of resuming from it.")
-@click.option("--max-runtime", type=Duration(), default=None, envvar="NETFLY_MAX_RUNTIME",
-              help="Stop starting new prompts after this long (e.g. 55m) and exit 75.")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bar on stderr [default: only when stderr is a terminal].")
+@click.option(
+    "--param",
+    "extra_params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any other request default; VALUE is JSON or a string. Repeatable.",
+)
+@click.option("--fresh", is_flag=True, help="Start over: replace OUT instead of resuming from it.")
+@click.option(
+    "--max-runtime",
+    type=Duration(),
+    default=None,
+    envvar="NETFLY_MAX_RUNTIME",
+    help="Stop starting new prompts after this long (e.g. 55m) and exit 75.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr [default: only when stderr is a terminal].",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
-@click.option("--summary-json", type=click.Path(dir_okay=False), default=None,
-              help="Also write the summary as JSON to this file.")
-@click.option("--shard", envvar="NETFLY_SHARD", default=None, metavar="I/N|auto",
-              help="Send only shard I of N (by a stable hash of the id); auto reads Slurm "
-                   "or Kubernetes variables. OUT must contain {shard}.")
-@click.option("--shard-count", envvar="NETFLY_SHARD_COUNT", type=click.IntRange(1),
-              default=None, help="N for --shard auto in a Kubernetes indexed Job.")
-@click.option("--simulate", is_flag=True,
-              help="Run against the built-in simulated endpoint (offline rehearsal).")
+@click.option(
+    "--summary-json",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the summary as JSON to this file.",
+)
+@click.option(
+    "--shard",
+    envvar="NETFLY_SHARD",
+    default=None,
+    metavar="I/N|auto",
+    help="Send only shard I of N (by a stable hash of the id); auto reads Slurm "
+    "or Kubernetes variables. OUT must contain {shard}.",
+)
+@click.option(
+    "--shard-count",
+    envvar="NETFLY_SHARD_COUNT",
+    type=click.IntRange(1),
+    default=None,
+    help="N for --shard auto in a Kubernetes indexed Job.",
+)
+@click.option(
+    "--simulate",
+    is_flag=True,
+    help="Run against the built-in simulated endpoint (offline rehearsal).",
+)
 @simulator_options("sim-")
 def run(**options: Any) -> None:
     """Send every prompt of INPUT (JSONL; - for stdin) and write one result line each to OUT.
@@ -131,20 +249,25 @@ async def _run(options: dict[str, Any]) -> int:
     stderr = sys.stderr
     endpoint = run_settings.endpoint
     if not options["simulate"] and not run_settings.quiet and not endpoint.working:
-        click.echo(f"netfly-batch: note: the default endpoint {endpoint.base_url} is "
-                   "known to be down; use --base-url URL for your server, or --simulate to "
-                   "rehearse offline", err=True)
+        click.echo(
+            f"netfly-batch: note: the default endpoint {endpoint.base_url} is "
+            "known to be down; use --base-url URL for your server, or --simulate to "
+            "rehearse offline",
+            err=True,
+        )
     if options["simulate"]:
         from ..http.endpoints import endpoint_for
         from ..simulator import running_simulator
 
         async with running_simulator(sim_settings) as simulator:
             run_settings = dataclasses.replace(
-                run_settings, endpoint=endpoint_for(simulator.url, api_key=endpoint.api_key))
+                run_settings, endpoint=endpoint_for(simulator.url, api_key=endpoint.api_key)
+            )
             if not run_settings.quiet:
                 click.echo(f"netfly-batch: simulated endpoint at {simulator.url}", err=True)
-            return await _run_batch(BatchRun(run_settings, client_settings, retry, stderr),
-                                    run_settings)
+            return await _run_batch(
+                BatchRun(run_settings, client_settings, retry, stderr), run_settings
+            )
     return await _run_batch(BatchRun(run_settings, client_settings, retry, stderr), run_settings)
 
 
@@ -182,5 +305,6 @@ def _exit_code(outcome: RunOutcome, summary: dict[str, Any]) -> int:
         return EXIT_SOME_FAILED if summary["error"] or summary["invalid"] else EXIT_OK
     if outcome.stop.kind == "signal":
         return 128 + int(outcome.signal_number or 0)
-    return {"endpoint_down": EXIT_ENDPOINT_DOWN,
-            "max_runtime": EXIT_STOPPED_AT_MAX_RUNTIME}[outcome.stop.kind]
+    return {"endpoint_down": EXIT_ENDPOINT_DOWN, "max_runtime": EXIT_STOPPED_AT_MAX_RUNTIME}[
+        outcome.stop.kind
+    ]

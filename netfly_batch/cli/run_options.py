@@ -26,8 +26,9 @@ class Duration(click.ParamType):  # type: ignore[type-arg, unused-ignore]
 
     name = "duration"
 
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> float:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
         if isinstance(value, int | float):
             return float(value)
         seconds = parse_duration(str(value))
@@ -48,13 +49,15 @@ def parse_param(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def settings_from_options(options: dict[str, Any]) -> tuple[
-        RunSettings, ClientSettings, RetrySettings]:
+def settings_from_options(
+    options: dict[str, Any],
+) -> tuple[RunSettings, ClientSettings, RetrySettings]:
     """The run, connection and retry settings of `run`'s options."""
     base_url = options["base_url"].rstrip("/")
     if not re.match(r"^https?://", base_url):
-        raise click.BadParameter(f"{base_url!r} must start with http:// or https://",
-                                 param_hint="--base-url")
+        raise click.BadParameter(
+            f"{base_url!r} must start with http:// or https://", param_hint="--base-url"
+        )
     endpoint = endpoint_for(base_url, options["endpoint"], api_key=options["api_key"] or None)
     if options["model"]:
         try:
@@ -92,8 +95,9 @@ def settings_from_options(options: dict[str, Any]) -> tuple[
         total_timeout_s=options["total_timeout"],
         max_event_bytes=options["max_event_bytes"],
     )
-    retry = RetrySettings(max_attempts=options["max_attempts"],
-                          initial_wait_s=options["retry_wait"])
+    retry = RetrySettings(
+        max_attempts=options["max_attempts"], initial_wait_s=options["retry_wait"]
+    )
     return run_settings, client_settings, retry
 
 

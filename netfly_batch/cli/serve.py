@@ -12,11 +12,14 @@ from .process import run_async, setup_logging
 
 
 @click.command()
-@click.option("--host", default=DEFAULT_HOST, show_default=True,
-              help="Address to listen on.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True,
-              type=click.IntRange(0, 65535),
-              help="Port to listen on (0: any free port).")
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=DEFAULT_PORT,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
+)
 @simulator_options("")
 def serve(host: str, port: int, **options: Any) -> None:
     """Serve the simulated OpenAI-compatible endpoint, with optional fault injection."""

@@ -33,8 +33,9 @@ class AttemptGate(Protocol):
     async def enter(self, cost: int) -> float:
         """Wait until an attempt of `cost` estimated tokens may start; return a start mark."""
 
-    def leave(self, started: float, error: RequestError | None,
-              headers: Mapping[str, str] | None) -> None:
+    def leave(
+        self, started: float, error: RequestError | None, headers: Mapping[str, str] | None
+    ) -> None:
         """The attempt ended (error None: it succeeded); `headers` if a response came."""
 
 
@@ -67,7 +68,8 @@ class ChatClient:
         self._url = self.endpoint.url
         self._headers = self.endpoint.headers()
         self._url_has_password = redact(f"{self.settings.proxy} {self._url}") != (
-            f"{self.settings.proxy} {self._url}")
+            f"{self.settings.proxy} {self._url}"
+        )
         self._session: aiohttp.ClientSession | None = None
         self._clock = AttemptClock(self.settings.idle_timeout_s, self.settings.total_timeout_s)
 
@@ -76,7 +78,9 @@ class ChatClient:
         return self
 
     async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None,
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.close()
@@ -136,7 +140,8 @@ class ChatClient:
                     async with self._exchange(payload, number) as (response, watch):
                         builder = AnswerBuilder()
                         async with contextlib.aclosing(
-                                texts(response, builder, self.settings)) as pieces:
+                            texts(response, builder, self.settings)
+                        ) as pieces:
                             async for text in pieces:
                                 delivered = True
                                 watch.pause()  # a slow consumer is not a silent server
@@ -215,10 +220,16 @@ class ChatClient:
 
     def _post(self, payload: bytes) -> Any:
         return self._open().post(
-            self._url, data=payload, headers=self._headers, proxy=self.settings.proxy)
+            self._url, data=payload, headers=self._headers, proxy=self.settings.proxy
+        )
 
-    def _settle(self, started: float, headers: Mapping[str, str] | None,
-                error: RequestError | None, cause: BaseException | None) -> None:
+    def _settle(
+        self,
+        started: float,
+        headers: Mapping[str, str] | None,
+        error: RequestError | None,
+        cause: BaseException | None,
+    ) -> None:
         """Raise the attempt's error, or tell the gate it succeeded."""
         if error is not None:
             # aiohttp's own exception may quote a proxy or URL password: drop it then.
@@ -227,7 +238,11 @@ class ChatClient:
             self._gate.leave(started, None, headers)
 
     def _failed(
-        self, failure: BaseException, number: int, watch: AttemptWatch | None, started: float,
+        self,
+        failure: BaseException,
+        number: int,
+        watch: AttemptWatch | None,
+        started: float,
         headers: Mapping[str, str] | None,
     ) -> tuple[RequestError, BaseException | None] | None:
         """An attempt failed: its `RequestError` and the aiohttp cause, the gate told.

@@ -27,8 +27,17 @@ MIN_TICK_S = 0.005
 class AttemptWatch:
     """One attempt's clock entry: cancels the attempt's task when a limit passes."""
 
-    __slots__ = ("_cancelling", "_clock", "_seen", "_stream", "_task", "ends", "fired", "last",
-                 "paused")
+    __slots__ = (
+        "_cancelling",
+        "_clock",
+        "_seen",
+        "_stream",
+        "_task",
+        "ends",
+        "fired",
+        "last",
+        "paused",
+    )
 
     def __init__(self, clock: AttemptClock, task: asyncio.Task[Any], now: float) -> None:
         self._clock = clock

@@ -92,8 +92,9 @@ class Endpoint:
             raise ModelNotSupportedError(model, list(self.models))
         return model
 
-    def build_body(self, model: str, messages: Sequence[Mapping[str, Any]],
-                   params: Mapping[str, Any]) -> dict[str, Any]:
+    def build_body(
+        self, model: str, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """A streamed request body: the endpoint's defaults, then the caller's parameters."""
         body: dict[str, Any] = {"messages": messages, "model": model, "stream": True}
         body.update(self.body_defaults)
@@ -115,23 +116,30 @@ def is_freenetfly(base_url: str) -> bool:
     return base_url.rstrip("/") == FREENETFLY.base_url
 
 
-def endpoint_for(base_url: str = FREENETFLY_URL, path: str | None = None, *,
-                 api_key: str | None = None,
-                 extra_headers: tuple[tuple[str, str], ...] = ()) -> Endpoint:
+def endpoint_for(
+    base_url: str = FREENETFLY_URL,
+    path: str | None = None,
+    *,
+    api_key: str | None = None,
+    extra_headers: tuple[tuple[str, str], ...] = (),
+) -> Endpoint:
     """The endpoint at `base_url`: the FreeNetfly preset for its URL, else a plain
     OpenAI-compatible server (path `/v1/chat/completions` unless `path` says)."""
     base_url = base_url.rstrip("/")
     if is_freenetfly(base_url):
-        return replace(FREENETFLY, path=path or FREENETFLY.path, api_key=api_key,
-                       extra_headers=extra_headers)
-    return Endpoint(base_url, path or OPENAI_ENDPOINT, api_key=api_key,
-                    extra_headers=extra_headers)
+        return replace(
+            FREENETFLY, path=path or FREENETFLY.path, api_key=api_key, extra_headers=extra_headers
+        )
+    return Endpoint(base_url, path or OPENAI_ENDPOINT, api_key=api_key, extra_headers=extra_headers)
 
 
 def endpoint_of(settings: ClientSettings) -> Endpoint:
     """The endpoint that `ClientSettings`' own fields name (the Python API's way): the
     preset's models when the URL is FreeNetfly's, the settings' own headers always."""
-    return replace(endpoint_for(settings.base_url, settings.endpoint),
-                   base_url=settings.base_url, api_key=settings.api_key,
-                   browser_headers=settings.browser_headers,
-                   extra_headers=settings.extra_headers)
+    return replace(
+        endpoint_for(settings.base_url, settings.endpoint),
+        base_url=settings.base_url,
+        api_key=settings.api_key,
+        browser_headers=settings.browser_headers,
+        extra_headers=settings.extra_headers,
+    )

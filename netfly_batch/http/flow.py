@@ -43,8 +43,9 @@ def estimate_tokens(body: Mapping[str, Any]) -> int:
         if isinstance(content, str):
             chars += len(content)
         elif isinstance(content, list):
-            chars += sum(len(str(part.get("text", ""))) for part in content
-                         if isinstance(part, dict))
+            chars += sum(
+                len(str(part.get("text", ""))) for part in content if isinstance(part, dict)
+            )
     limit = body.get("max_tokens") or body.get("max_completion_tokens") or 0
     return chars // 4 + (limit if isinstance(limit, int) else 0)
 
@@ -86,8 +87,12 @@ class TokenBucket:
 class FlowControl:
     """In-flight limit (fixed or AIMD), rate buckets, pool pauses, 429 count, breaker."""
 
-    def __init__(self, settings: FlowSettings, clock: Clock = time.monotonic,
-                 on_trip: Callable[[RequestError], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: FlowSettings,
+        clock: Clock = time.monotonic,
+        on_trip: Callable[[RequestError], None] | None = None,
+    ) -> None:
         self.settings = settings
         self._on_trip = on_trip
         self._clock = clock
@@ -100,10 +105,12 @@ class FlowControl:
         self._paused_until = 0.0
         self._last_decrease = -1.0e9
         self._changed = asyncio.Event()
-        self._requests = (TokenBucket(settings.rpm / 60.0, settings.rpm / 60.0, clock)
-                          if settings.rpm else None)
-        self._tokens = (TokenBucket(settings.tpm / 60.0, settings.tpm / 60.0, clock)
-                        if settings.tpm else None)
+        self._requests = (
+            TokenBucket(settings.rpm / 60.0, settings.rpm / 60.0, clock) if settings.rpm else None
+        )
+        self._tokens = (
+            TokenBucket(settings.tpm / 60.0, settings.tpm / 60.0, clock) if settings.tpm else None
+        )
 
     @property
     def current_limit(self) -> int:
@@ -136,8 +143,9 @@ class FlowControl:
             raise
         return self._clock()
 
-    def leave(self, started: float, error: RequestError | None,
-              headers: Mapping[str, str] | None) -> None:
+    def leave(
+        self, started: float, error: RequestError | None, headers: Mapping[str, str] | None
+    ) -> None:
         """The attempt that `enter()` started at `started` ended: free its slot and learn."""
         self.in_flight -= 1
         self.attempts += 1
@@ -180,14 +188,19 @@ class FlowControl:
 
     def _watch_for_dead_endpoint(self, error: RequestError | None) -> None:
         refused = (isinstance(error, TransportError) and error.unreachable) or (
-            isinstance(error, HTTPStatusError) and error.status in (401, 403))
+            isinstance(error, HTTPStatusError) and error.status in (401, 403)
+        )
         if not refused:
             self.consecutive_refusals = 0
             return
         self.consecutive_refusals += 1
         threshold = self.settings.breaker_threshold
-        if (threshold and self.consecutive_refusals >= threshold and self.tripped_by is None
-                and error is not None):
+        if (
+            threshold
+            and self.consecutive_refusals >= threshold
+            and self.tripped_by is None
+            and error is not None
+        ):
             self.tripped_by = error
             if self._on_trip is not None:
                 self._on_trip(error)

@@ -19,8 +19,9 @@ from .deadlines import Limit
 from .retry import parse_retry_after
 
 
-async def fold(response: aiohttp.ClientResponse,
-               builder: AnswerBuilder, settings: ClientSettings) -> None:
+async def fold(
+    response: aiohttp.ClientResponse, builder: AnswerBuilder, settings: ClientSettings
+) -> None:
     """Read the whole body into `builder` (the `complete()` path: no per-text yields)."""
     if response.content_type != "text/event-stream":
         await _read_whole_reply(response, builder, settings)
@@ -34,8 +35,9 @@ async def fold(response: aiohttp.ClientResponse,
     reader.close()
 
 
-async def texts(response: aiohttp.ClientResponse,
-                builder: AnswerBuilder, settings: ClientSettings) -> AsyncGenerator[str, None]:
+async def texts(
+    response: aiohttp.ClientResponse, builder: AnswerBuilder, settings: ClientSettings
+) -> AsyncGenerator[str, None]:
     """The text of each chunk as it arrives (the `stream()` path); stop at `[DONE]`."""
     if response.content_type != "text/event-stream":
         text = await _read_whole_reply(response, builder, settings)
@@ -52,8 +54,9 @@ async def texts(response: aiohttp.ClientResponse,
         yield text
 
 
-async def _read_whole_reply(response: aiohttp.ClientResponse,
-                            builder: AnswerBuilder, settings: ClientSettings) -> str:
+async def _read_whole_reply(
+    response: aiohttp.ClientResponse, builder: AnswerBuilder, settings: ClientSettings
+) -> str:
     """A server that ignored `stream`: one JSON reply (or SSE under another content type)."""
     body = await _read_bounded(response, settings.max_event_bytes)
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -108,8 +111,9 @@ async def status_error(response: aiohttp.ClientResponse, limit: int) -> HTTPStat
     return HTTPStatusError(response.status, message, retry_after_s=retry_after_s, code=code)
 
 
-def transport_error(exc: BaseException, settings: ClientSettings,
-                    limit: Limit | None = None) -> TransportError:
+def transport_error(
+    exc: BaseException, settings: ClientSettings, limit: Limit | None = None
+) -> TransportError:
     """Describe an aiohttp/OS failure; `limit` names the time limit that ended the attempt."""
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return TransportError(
@@ -126,8 +130,9 @@ def transport_error(exc: BaseException, settings: ClientSettings,
         return TransportError(f"cannot connect to the proxy: {_describe(exc)}", unreachable=True)
     if isinstance(exc, aiohttp.ClientConnectorError):
         reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
-        return TransportError(f"cannot connect to {exc.host}:{exc.port}: {redact(reason)}",
-                              unreachable=True)
+        return TransportError(
+            f"cannot connect to {exc.host}:{exc.port}: {redact(reason)}", unreachable=True
+        )
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return TransportError(f"the connection dropped mid-response: {_describe(exc)}")
     return TransportError(f"connection failed: {_describe(exc)}")

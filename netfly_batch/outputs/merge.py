@@ -30,8 +30,7 @@ class MergeReport:
     not_in_input: list[str] = field(default_factory=list)
 
 
-def merge_outputs(sources: list[Path], target: Path, input_path: Path | None = None
-                  ) -> MergeReport:
+def merge_outputs(sources: list[Path], target: Path, input_path: Path | None = None) -> MergeReport:
     """Merge `sources` into `target`; compare with `input_path`'s ids when given."""
     report = MergeReport()
     latest: dict[str, tuple[str, int, int]] = {}  # id -> (finished_at, source, offset)

@@ -93,16 +93,16 @@ class FreeNetfly(AsyncGeneratorProvider, ProviderModelMixin):
         """Separate connection and retry settings from request parameters."""
         client_kwargs = {k: kwargs[k] for k in kwargs if k in _CLIENT_KWARGS}
         retry_kwargs = {k: kwargs[k] for k in kwargs if k in _RETRY_KWARGS}
-        params = {k: v for k, v in kwargs.items()
-                  if k not in client_kwargs and k not in retry_kwargs}
+        params = {
+            k: v for k, v in kwargs.items() if k not in client_kwargs and k not in retry_kwargs
+        }
         if "api_endpoint" in client_kwargs:
             client_kwargs["endpoint"] = client_kwargs.pop("api_endpoint")
         if "timeout" in client_kwargs:
             client_kwargs["total_timeout_s"] = float(client_kwargs.pop("timeout"))
         client_kwargs.setdefault("endpoint", cls.api_endpoint)
         client_kwargs.setdefault("base_url", cls.url)
-        return (ClientSettings(proxy=proxy, **client_kwargs), RetrySettings(**retry_kwargs),
-                params)
+        return (ClientSettings(proxy=proxy, **client_kwargs), RetrySettings(**retry_kwargs), params)
 
     @classmethod
     async def _fragments(
@@ -119,8 +119,11 @@ class FreeNetfly(AsyncGeneratorProvider, ProviderModelMixin):
             return
         from ..http.client import ChatClient
 
-        own = ChatClient(settings, retry) if sleep is None else ChatClient(settings, retry,
-                                                                           sleep=sleep)
+        own = (
+            ChatClient(settings, retry)
+            if sleep is None
+            else ChatClient(settings, retry, sleep=sleep)
+        )
         async with own as own_client:
             async for text in own_client.stream(body):
                 yield text

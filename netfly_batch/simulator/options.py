@@ -98,17 +98,29 @@ SETTING_SPECS: tuple[OptionSpec, ...] = (
         help="Content chunks per streamed answer (fewer for short answers).",
         metavar="N",
     ),
-    _seconds_spec("first-byte-delay-s", defaults.DEFAULT_FIRST_BYTE_DELAY_S,
-                  "Seconds before the response headers (after them when pings are on)."),
-    _seconds_spec("chunk-delay-s", defaults.DEFAULT_CHUNK_DELAY_S,
-                  "Seconds between stream chunks."),
-    _seconds_spec("ping-interval-s", defaults.DEFAULT_PING_INTERVAL_S,
-                  "Send headers at once, then ': ping' every SECONDS of the first-byte "
-                  "delay (0: off)."),
-    _seconds_spec("retry-after-s", defaults.DEFAULT_RETRY_AFTER_S,
-                  "Retry-After header value of simulated 429 answers."),
-    _seconds_spec("stall-s", defaults.DEFAULT_STALL_S,
-                  "Seconds a stalled stream hangs before its connection is cut."),
+    _seconds_spec(
+        "first-byte-delay-s",
+        defaults.DEFAULT_FIRST_BYTE_DELAY_S,
+        "Seconds before the response headers (after them when pings are on).",
+    ),
+    _seconds_spec(
+        "chunk-delay-s", defaults.DEFAULT_CHUNK_DELAY_S, "Seconds between stream chunks."
+    ),
+    _seconds_spec(
+        "ping-interval-s",
+        defaults.DEFAULT_PING_INTERVAL_S,
+        "Send headers at once, then ': ping' every SECONDS of the first-byte delay (0: off).",
+    ),
+    _seconds_spec(
+        "retry-after-s",
+        defaults.DEFAULT_RETRY_AFTER_S,
+        "Retry-After header value of simulated 429 answers.",
+    ),
+    _seconds_spec(
+        "stall-s",
+        defaults.DEFAULT_STALL_S,
+        "Seconds a stalled stream hangs before its connection is cut.",
+    ),
     OptionSpec(
         name="inband-error-code",
         field="inband_error_code",

@@ -73,8 +73,7 @@ class AnswerBuilder:
 
     def build(self, attempts: int = 1) -> Completion:
         """The completion so far."""
-        return Completion("".join(self.parts), self.finish_reason, self.model, self.usage,
-                          attempts)
+        return Completion("".join(self.parts), self.finish_reason, self.model, self.usage, attempts)
 
 
 AnswerCheck = Callable[[Completion], None]
@@ -97,8 +96,12 @@ class SSEAnswerReader:
 
     __slots__ = ("_decoder", "_on_malformed", "builder", "done", "events")
 
-    def __init__(self, builder: AnswerBuilder, max_event_bytes: int = MAX_EVENT_BYTES,
-                 on_malformed: Callable[[bytes], None] | None = None) -> None:
+    def __init__(
+        self,
+        builder: AnswerBuilder,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+        on_malformed: Callable[[bytes], None] | None = None,
+    ) -> None:
         self.builder = builder
         self.done = False
         self.events = 0  # events with data, [DONE] included

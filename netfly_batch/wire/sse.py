@@ -30,8 +30,20 @@ class ServerSentEvent:
 class SSEDecoder:
     """Incremental decoder: `feed()` each chunk as it arrives, `close()` at the end."""
 
-    __slots__ = ("_at_start", "_data", "_data_size", "_event", "_id", "_max", "_more",
-                 "_more_size", "_retry", "_skip_lf", "_tail", "comments")
+    __slots__ = (
+        "_at_start",
+        "_data",
+        "_data_size",
+        "_event",
+        "_id",
+        "_max",
+        "_more",
+        "_more_size",
+        "_retry",
+        "_skip_lf",
+        "_tail",
+        "comments",
+    )
 
     def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
         self._max = max_event_bytes
@@ -84,8 +96,13 @@ class SSEDecoder:
             self._skip_lf = False
             if chunk[0] == 0x0A:
                 chunk = chunk[1:]
-        if (self._tail and not self._at_start and chunk
-                and b"\n" not in chunk and b"\r" not in chunk):
+        if (
+            self._tail
+            and not self._at_start
+            and chunk
+            and b"\n" not in chunk
+            and b"\r" not in chunk
+        ):
             # The line goes on: keep the piece aside instead of copying the whole line again
             # (a long event trickling in small pieces would otherwise cost quadratic time).
             self._more.append(chunk)
@@ -101,7 +118,7 @@ class SSEDecoder:
                 return []
             self._at_start = False
             if buffer.startswith(_BOM):
-                buffer = buffer[len(_BOM):]
+                buffer = buffer[len(_BOM) :]
         if b"\r" in buffer:
             self._skip_lf = buffer.endswith(b"\r")
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
@@ -135,8 +152,9 @@ class SSEDecoder:
         if self._data:  # a lone "data:" leaves an empty buffer: nothing to dispatch (WHATWG)
             data = b"\n".join(self._data).decode("utf-8", "replace")
             if data:
-                events.append(ServerSentEvent(data, self._event or "message", self._id,
-                                              self._retry))
+                events.append(
+                    ServerSentEvent(data, self._event or "message", self._id, self._retry)
+                )
         self._reset_event()
 
     def _reset_event(self) -> None:
