@@ -1,4 +1,4 @@
-"""The package passes its linter and its type checker (so CI catches what they find)."""
+"""The package passes its linter, formatter and type checker (so CI catches what they find)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
     "command",
     [
         ["ruff", "check", "netfly_batch", "tests", "benchmarks"],
+        ["ruff", "format", "--check", "netfly_batch", "tests", "benchmarks"],
         ["mypy", "netfly_batch"],
     ],
-    ids=["ruff", "mypy"],
+    ids=["ruff", "ruff format", "mypy"],
 )
 def test_checker_finds_nothing(command: list[str], tmp_path: Path) -> None:
     extra = ["--cache-dir", str(tmp_path / "cache")] if command[0] == "mypy" else []
