@@ -35,6 +35,33 @@ class Result:
     finished_at: str = ""
     metadata: Any = None
     request_hash: str | None = None
+    # The rest of the answer (choice 0's, unless `choices`): null when it does not apply.
+    reasoning: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    refusal: str | None = None
+    logprobs: dict[str, Any] | None = None
+    choices: list[dict[str, Any]] | None = None  # every choice, when there are several
+    request_id: str | None = None  # the server's x-request-id of the answering attempt
+    function_call: dict[str, Any] | None = None  # a legacy function_call of choice 0
+    completion_id: str | None = None  # the chat.completion id, created, system_fingerprint
+    created: int | None = None
+    system_fingerprint: str | None = None
+
+    @property
+    def has_output(self) -> bool:
+        """Some choice has content, reasoning, a tool or function call, or a refusal."""
+        if self.choices:
+            return any(
+                c.get("content")
+                or c.get("reasoning")
+                or c.get("tool_calls")
+                or c.get("refusal")
+                or c.get("function_call")
+                for c in self.choices
+            )
+        return bool(
+            self.content or self.reasoning or self.tool_calls or self.refusal or self.function_call
+        )
 
     def to_line(self) -> bytes:
         """One complete JSONL line, newline included; `LEADING_FIELDS` first."""
@@ -55,6 +82,16 @@ class Result:
                 "elapsed_s": self.elapsed_s,
                 "finished_at": self.finished_at,
                 "metadata": self.metadata,
+                "reasoning": self.reasoning,
+                "tool_calls": self.tool_calls,
+                "refusal": self.refusal,
+                "logprobs": self.logprobs,
+                "choices": self.choices,
+                "request_id": self.request_id,
+                "function_call": self.function_call,
+                "completion_id": self.completion_id,
+                "created": self.created,
+                "system_fingerprint": self.system_fingerprint,
             },
             option=orjson.OPT_APPEND_NEWLINE,
         )

@@ -10,7 +10,8 @@ from aiohttp import web
 from netfly_batch.errors import RequestError, StreamError, TransportError
 from netfly_batch.http.client import ChatClient
 from netfly_batch.settings import ClientSettings, RetrySettings
-from netfly_batch.wire.answer import AnswerBuilder, Completion, SSEAnswerReader, require_finish
+from netfly_batch.wire.answer import Completion, require_finish
+from netfly_batch.wire.assemble import AnswerBuilder, SSEAnswerReader
 
 
 def chunk(content: str | None = None, finish: str | None = None) -> bytes:

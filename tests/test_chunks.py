@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from netfly_batch.errors import StreamError
-from netfly_batch.wire.answer import AnswerBuilder, Completion
+from netfly_batch.wire.answer import Completion
+from netfly_batch.wire.assemble import AnswerBuilder
 from netfly_batch.wire.chunks import error_from_object, parse_chunk
 
 CAPTURES = Path(__file__).parent / "data" / "captures"
@@ -87,7 +88,12 @@ SHAPES = [
         "a",
         None,
     ),
-    ("second choice ignored", {"choices": [{"index": 1, "delta": {"content": "no"}}]}, "", None),
+    (
+        "second choice is not choice 0",
+        {"choices": [{"index": 1, "delta": {"content": "no"}}]},
+        "",
+        None,
+    ),
     ("choice without index is choice 0", {"choices": [{"delta": {"content": "ok"}}]}, "ok", None),
     (
         "whole reply message",
@@ -130,9 +136,9 @@ def test_usage_and_model_are_captured():
         {"model": "m2", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
         {"choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": 1}},
     )
-    assert completion == Completion(
-        "a", "stop", "m2", {"prompt_tokens": 2, "completion_tokens": 1}, 1
-    )
+    assert (completion.content, completion.finish_reason, completion.model) == ("a", "stop", "m2")
+    assert completion.usage == {"prompt_tokens": 2, "completion_tokens": 1}
+    assert completion.attempts == 1
 
 
 def test_build_carries_attempts():
@@ -276,9 +282,11 @@ def test_llamacpp_non_stream_capture():
     reply = (CAPTURES / "llamacpp-smollm2-nonstream.json").read_bytes()
     texts, completion = fold(parse_chunk(reply))
     assert texts == [LLAMA_TEXT]
-    assert completion == Completion(
+    assert (completion.content, completion.finish_reason, completion.model) == (
         LLAMA_TEXT,
         "length",
         "smollm2-135m",
-        {"prompt_tokens": 34, "completion_tokens": 24, "total_tokens": 58},
     )
+    assert completion.usage == {"prompt_tokens": 34, "completion_tokens": 24, "total_tokens": 58}
+    assert completion.id == "chatcmpl-04e3bee7-5cfd-4e7f-930d-914a6e5fbdc6"
+    assert completion.created == 1795636186

@@ -57,7 +57,7 @@ class Counters:
         """Count one written result."""
         if result.status == "ok":
             self.ok += 1
-            if not result.content:
+            if not result.has_output:
                 self.empty_ok += 1
         elif result.status == "error":
             self.error += 1

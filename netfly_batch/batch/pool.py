@@ -88,17 +88,39 @@ def _result(
     error: dict[str, Any] | None = None,
 ) -> Result:
     prompt = job.prompt
-    return Result(
+    result = Result(
         id=prompt.id,
         status=status,
         attempts=attempts,
-        content=completion.content if completion else None,
+        content=None,
         error=error,
         line=prompt.line_no,
-        model=(completion.model if completion and completion.model else job.body.get("model")),
-        finish_reason=completion.finish_reason if completion else None,
-        usage=completion.usage if completion else None,
+        model=job.body.get("model"),
         elapsed_s=round(time.monotonic() - started, 3),
         metadata=prompt.metadata,
         request_hash=job.request_hash,
     )
+    if completion is not None:
+        add_answer(result, completion)
+    return result
+
+
+def add_answer(result: Result, completion: Completion) -> None:
+    """Copy the answer into the result: choice 0's parts, every choice when several."""
+    first = completion.first
+    result.content = completion.content
+    result.finish_reason = completion.finish_reason
+    if completion.model:
+        result.model = completion.model
+    result.usage = completion.usage
+    result.reasoning = first.reasoning
+    result.tool_calls = [call.to_dict() for call in first.tool_calls] if first.tool_calls else None
+    result.refusal = first.refusal
+    result.logprobs = first.logprobs
+    result.function_call = first.function_call
+    if len(completion.choices) > 1:
+        result.choices = [choice.to_result() for choice in completion.choices]
+    result.request_id = completion.request_id
+    result.completion_id = completion.id
+    result.created = completion.created
+    result.system_fingerprint = completion.system_fingerprint

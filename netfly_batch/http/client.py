@@ -20,7 +20,8 @@ import orjson
 
 from ..errors import RequestError, TransportError, redact
 from ..settings import ClientSettings, RetrySettings
-from ..wire.answer import AnswerBuilder, AnswerCheck, Completion, require_finish
+from ..wire.answer import AnswerCheck, Completion, require_finish
+from ..wire.assemble import AnswerBuilder
 from .deadlines import AttemptClock, AttemptWatch
 from .endpoints import Endpoint, endpoint_of
 from .response import fold, status_error, texts, transport_error
@@ -171,7 +172,7 @@ class ChatClient:
                 if response.status >= 300:
                     raise await status_error(response, self.settings.max_event_bytes)
                 await fold(response, builder, self.settings)
-            completion = builder.build(number)
+            completion = builder.build(number, response.headers.get("x-request-id"))
             self._accept(completion)
         except BaseException as failure:
             mapped = self._failed(failure, number, watch, started, headers)

@@ -13,7 +13,7 @@ import orjson
 
 from ..errors import HTTPStatusError, StreamError, TransportError, redact
 from ..settings import ClientSettings
-from ..wire.answer import AnswerBuilder, SSEAnswerReader
+from ..wire.assemble import AnswerBuilder, SSEAnswerReader
 from ..wire.chunks import parse_chunk
 from .deadlines import Limit
 from .retry import parse_retry_after

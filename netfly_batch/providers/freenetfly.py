@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..http.endpoints import FREENETFLY, endpoint_of
 from ..settings import ClientSettings, RetrySettings
-from ..wire.answer import AnswerBuilder, SSEAnswerReader
+from ..wire.assemble import AnswerBuilder, SSEAnswerReader
 from .base import AsyncGeneratorProvider, Messages, ProviderModelMixin
 
 if TYPE_CHECKING:  # aiohttp is imported when a request is made, not with the class
