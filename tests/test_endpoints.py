@@ -41,7 +41,7 @@ def test_only_the_preset_checks_models():
 
 def test_body_has_defaults_then_parameters():
     """A body carries the defaults, which the caller's parameters override."""
-    body = Endpoint("http://x").build_body(
+    body = Endpoint("http://x", stream_usage=False).build_body(
         "m", [{"role": "user", "content": "hi"}], {"temperature": 0.0, "seed": 1}
     )
     assert body == {
@@ -52,6 +52,26 @@ def test_body_has_defaults_then_parameters():
         "temperature": 0.0,
         "seed": 1,
     }
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "params", "stream_options"),
+    [
+        (endpoint_for("http://x"), {}, {"include_usage": True}),
+        (endpoint_for("http://x", stream_usage=False), {}, None),
+        (
+            endpoint_for("http://x"),
+            {"stream_options": {"include_usage": False}},
+            {"include_usage": False},
+        ),
+        (FREENETFLY, {}, None),
+    ],
+    ids=["asked for", "--no-stream-usage", "the line's own", "freenetfly"],
+)
+def test_usage_is_asked_for_in_the_stream_except_from_freenetfly(endpoint, params, stream_options):
+    """Other servers get stream_options.include_usage unless told otherwise."""
+    body = endpoint.build_body("gpt-4", [], params)
+    assert body.get("stream_options") == stream_options
 
 
 def test_headers_carry_the_key_and_extras_but_repr_hides_the_key():

@@ -259,7 +259,7 @@ async def test_provider_proxy_argument(mocked, fake_sleep, proxy):
 
 
 async def test_complete_function_uses_base_url_and_api_endpoint(mocked):
-    """netfly_batch.complete() posts the default body to base_url + api_endpoint."""
+    """netfly_batch.complete() posts the default body (usage asked for) to its URL."""
     url = "http://127.0.0.1:9999/v1/chat/completions"
     answer_at(mocked, url, "whole")
     completion = await netfly_batch.complete(
@@ -275,6 +275,7 @@ async def test_complete_function_uses_base_url_and_api_endpoint(mocked):
         "frequency_penalty": 0,
         "top_p": 1,
         "seed": 1,
+        "stream_options": {"include_usage": True},
     }
 
 

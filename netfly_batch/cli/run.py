@@ -146,6 +146,13 @@ if TYPE_CHECKING:
     help="Seconds one attempt may take in all.",
 )
 @click.option(
+    "--stream-usage/--no-stream-usage",
+    default=True,
+    show_default=True,
+    help="Ask servers other than FreeNetfly for usage in the stream "
+    "(stream_options.include_usage); off for a server that refuses the field.",
+)
+@click.option(
     "--max-event-bytes",
     default=settings.MAX_EVENT_BYTES,
     show_default=True,
@@ -261,7 +268,12 @@ async def _run(options: dict[str, Any]) -> int:
 
         async with running_simulator(sim_settings) as simulator:
             run_settings = dataclasses.replace(
-                run_settings, endpoint=endpoint_for(simulator.url, api_key=endpoint.api_key)
+                run_settings,
+                endpoint=endpoint_for(
+                    simulator.url,
+                    api_key=endpoint.api_key,
+                    stream_usage=options["stream_usage"],
+                ),
             )
             if not run_settings.quiet:
                 click.echo(f"netfly-batch: simulated endpoint at {simulator.url}", err=True)

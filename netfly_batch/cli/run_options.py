@@ -58,7 +58,12 @@ def settings_from_options(
         raise click.BadParameter(
             f"{base_url!r} must start with http:// or https://", param_hint="--base-url"
         )
-    endpoint = endpoint_for(base_url, options["endpoint"], api_key=options["api_key"] or None)
+    endpoint = endpoint_for(
+        base_url,
+        options["endpoint"],
+        api_key=options["api_key"] or None,
+        stream_usage=options["stream_usage"],
+    )
     if options["model"]:
         try:
             endpoint.resolve_model(options["model"])

@@ -63,6 +63,10 @@ class Endpoint:
     models: tuple[str, ...] = ()  # the models it accepts; empty: any name
     default_model: str = DEFAULT_MODEL
     working: bool = True  # False: known to be down (a note is printed)
+    # Ask for usage in the stream (`stream_options.include_usage`): OpenAI and vLLM send
+    # it only when asked. Off for FreeNetfly, and by --no-stream-usage for servers that
+    # refuse the field.
+    stream_usage: bool = True
 
     @property
     def url(self) -> str:
@@ -99,6 +103,8 @@ class Endpoint:
         body: dict[str, Any] = {"messages": messages, "model": model, "stream": True}
         body.update(self.body_defaults)
         body.update(params)
+        if self.stream_usage and "stream_options" not in body:
+            body["stream_options"] = {"include_usage": True}
         return body
 
 
@@ -108,6 +114,7 @@ FREENETFLY = Endpoint(
     browser_headers=True,
     models=FREENETFLY_MODELS,
     working=False,
+    stream_usage=False,
 )
 
 
@@ -122,15 +129,23 @@ def endpoint_for(
     *,
     api_key: str | None = None,
     extra_headers: tuple[tuple[str, str], ...] = (),
+    stream_usage: bool = True,
 ) -> Endpoint:
     """The endpoint at `base_url`: the FreeNetfly preset for its URL, else a plain
-    OpenAI-compatible server (path `/v1/chat/completions` unless `path` says)."""
+    OpenAI-compatible server (path `/v1/chat/completions` unless `path` says, usage
+    asked for in the stream unless `stream_usage` is False)."""
     base_url = base_url.rstrip("/")
     if is_freenetfly(base_url):
         return replace(
             FREENETFLY, path=path or FREENETFLY.path, api_key=api_key, extra_headers=extra_headers
         )
-    return Endpoint(base_url, path or OPENAI_ENDPOINT, api_key=api_key, extra_headers=extra_headers)
+    return Endpoint(
+        base_url,
+        path or OPENAI_ENDPOINT,
+        api_key=api_key,
+        extra_headers=extra_headers,
+        stream_usage=stream_usage,
+    )
 
 
 def endpoint_of(settings: ClientSettings) -> Endpoint:
