@@ -11,6 +11,8 @@ import orjson
 
 REPLY_PREFIX = "Echo: "
 REPLY_CHARS = 200
+REASONING_PREFIX = "Thinking about: "
+REASONING_CHARS = 40
 PROMPT_KEY_CHARS = 16
 
 Message = Mapping[str, Any]
@@ -28,6 +30,8 @@ class ChatRequest:
     messages: tuple[Message, ...]
     stream: bool
     max_tokens: int | None
+    tools: tuple[str, ...] = ()  # names of the functions offered (a tool call answers)
+    reasoning: bool = False  # `reasoning_effort` was set: the answer reasons first
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,8 @@ class SimulatedAnswer:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
+    reasoning: str | None = None
+    tool_call: tuple[str, str, str] | None = None  # (id, function name, JSON arguments)
 
     @property
     def usage(self) -> dict[str, int]:
@@ -76,7 +82,25 @@ def parse_chat_request(body: bytes, default_model: str) -> ChatRequest:
         messages=tuple(messages),
         stream=data.get("stream") is True,
         max_tokens=_max_tokens(data),
+        tools=_tool_names(data),
+        reasoning=data.get("reasoning_effort") is not None,
     )
+
+
+def _tool_names(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The function names of `tools` (none when `tool_choice` is "none")."""
+    tools = data.get("tools")
+    if not tools or data.get("tool_choice") == "none":
+        return ()
+    if not isinstance(tools, list):
+        raise BadRequestError("'tools' must be a list")
+    names = []
+    for index, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise BadRequestError(f"tools[{index}].function.name must be a string")
+        names.append(function["name"])
+    return tuple(names)
 
 
 def _max_tokens(data: Mapping[str, Any]) -> int | None:
@@ -141,11 +165,28 @@ def count_tokens(text: str) -> int:
 
 
 def simulate_answer(request: ChatRequest, *, completion_id: str, created: int) -> SimulatedAnswer:
-    """The answer to `request`, cut by its `max_tokens`."""
-    content, cut = truncate_words(reply_for(request.messages, request.model), request.max_tokens)
+    """The answer to `request`, cut by its `max_tokens`: with tools, a call of the first
+    one with the user's text as `{"text": ...}`; with `reasoning_effort`, reasoning first."""
     prompt_tokens = sum(
         count_tokens(message_text(message.get("content"))) for message in request.messages
     )
+    reasoning = None
+    if request.reasoning:
+        reasoning = REASONING_PREFIX + last_user_text(request.messages)[:REASONING_CHARS]
+    if request.tools:
+        arguments = orjson.dumps({"text": last_user_text(request.messages)[:REPLY_CHARS]})
+        return SimulatedAnswer(
+            id=completion_id,
+            model=request.model,
+            created=created,
+            content="",
+            finish_reason="tool_calls",
+            prompt_tokens=prompt_tokens,
+            completion_tokens=count_tokens(arguments.decode()),
+            reasoning=reasoning,
+            tool_call=(f"call_{completion_id[-12:]}", request.tools[0], arguments.decode()),
+        )
+    content, cut = truncate_words(reply_for(request.messages, request.model), request.max_tokens)
     return SimulatedAnswer(
         id=completion_id,
         model=request.model,
@@ -153,7 +194,8 @@ def simulate_answer(request: ChatRequest, *, completion_id: str, created: int) -
         content=content,
         finish_reason="length" if cut else "stop",
         prompt_tokens=prompt_tokens,
-        completion_tokens=count_tokens(content),
+        completion_tokens=count_tokens(content) + count_tokens(reasoning or ""),
+        reasoning=reasoning,
     )
 
 

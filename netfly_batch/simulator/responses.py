@@ -41,7 +41,7 @@ def sse_event(payload: Any) -> bytes:
 
 
 def chunk_payload(
-    completion: SimulatedAnswer, delta: dict[str, str], finish_reason: str | None = None
+    completion: SimulatedAnswer, delta: dict[str, Any], finish_reason: str | None = None
 ) -> dict[str, Any]:
     """A `chat.completion.chunk` object carrying `delta`."""
     return {
@@ -63,12 +63,45 @@ def completion_payload(completion: SimulatedAnswer, finish_reason: str | None) -
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": completion.content},
+                "message": _message(completion),
                 "finish_reason": finish_reason,
             }
         ],
         "usage": completion.usage,
     }
+
+
+def _message(completion: SimulatedAnswer) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": completion.content or None}
+    if completion.reasoning is not None:
+        message["reasoning_content"] = completion.reasoning
+    if completion.tool_call is not None:
+        call_id, name, arguments = completion.tool_call
+        message["tool_calls"] = [
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+        ]
+    return message
+
+
+def body_deltas(completion: SimulatedAnswer, chunk_count: int) -> list[dict[str, Any]]:
+    """The deltas after the role: reasoning pieces, then content, or a tool call whose
+    arguments come in pieces (as OpenAI and vLLM stream them)."""
+    deltas: list[dict[str, Any]] = []
+    if completion.reasoning:
+        deltas += [
+            {"reasoning_content": piece}
+            for piece in split_content(completion.reasoning, max(1, chunk_count // 2))
+        ]
+    if completion.tool_call is not None:
+        call_id, name, arguments = completion.tool_call
+        head = {"index": 0, "id": call_id, "type": "function", "function": {"name": name}}
+        deltas.append({"tool_calls": [{**head, "function": {"name": name, "arguments": ""}}]})
+        deltas += [
+            {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+            for piece in split_content(arguments, chunk_count)
+        ]
+        return deltas
+    return deltas + [{"content": piece} for piece in split_content(completion.content, chunk_count)]
 
 
 def error_payload(message: str, error_type: str | None, code: str | None) -> dict[str, Any]:
@@ -82,8 +115,8 @@ def stream_events(
     """The SSE events of one streamed answer and how the body ends (pure)."""
     role = sse_event(chunk_payload(completion, {"role": "assistant"}))
     contents = [
-        sse_event(chunk_payload(completion, {"content": piece}))
-        for piece in split_content(completion.content, chunk_count)
+        sse_event(chunk_payload(completion, delta))
+        for delta in body_deltas(completion, chunk_count)
     ]
     finish = chunk_payload(completion, {}, completion.finish_reason)
     finish["usage"] = completion.usage
@@ -107,6 +140,11 @@ def stream_events(
     if fault is FaultKind.NO_DONE:
         return [role, *contents], StreamEnd.EOF
     raise ValueError(f"fault {fault} is not a stream fault")
+
+
+def request_id_header(completion: SimulatedAnswer) -> dict[str, str]:
+    """The `x-request-id` header OpenAI and vLLM send, naming this answer."""
+    return {"x-request-id": "req-" + completion.id.removeprefix("chatcmpl-")}
 
 
 def json_response(
@@ -187,7 +225,7 @@ async def send_stream(
 ) -> web.StreamResponse:
     """Stream `completion` as SSE, shaped by `fault`."""
     events, end = stream_events(completion, fault, settings.chunk_count, settings.inband_error_code)
-    response = web.StreamResponse(headers=SSE_HEADERS)
+    response = web.StreamResponse(headers={**SSE_HEADERS, **request_id_header(completion)})
     await open_stream(request, response, settings)
     for index, event in enumerate(events):
         if index and settings.chunk_delay_s:
@@ -230,7 +268,9 @@ async def send_json(
     finish_reason = None if cut_early else completion.finish_reason
     body = orjson.dumps(completion_payload(completion, finish_reason))
     if fault not in (FaultKind.DISCONNECT, FaultKind.STALL):
-        return web.Response(body=body, content_type="application/json")
+        return web.Response(
+            body=body, content_type="application/json", headers=request_id_header(completion)
+        )
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     response.content_length = len(body)
     await response.prepare(request)
