@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from .export import export
 from .merge import merge
 from .run import run
 from .serve import serve
@@ -30,3 +31,4 @@ def main() -> None:
 main.add_command(run)
 main.add_command(serve)
 main.add_command(merge)
+main.add_command(export)
