@@ -26,6 +26,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "AsyncGeneratorProvider": "providers",
     "ChatClient": "http.client",
+    "Choice": "wire.answer",
     "ClientSettings": "settings",
     "Completion": "wire.answer",
     "FreeNetfly": "providers",
@@ -38,6 +39,7 @@ _EXPORTS = {
     "RequestError": "errors",
     "RetrySettings": "settings",
     "StreamError": "errors",
+    "ToolCall": "wire.answer",
     "TransportError": "errors",
     "complete": "api",
 }
@@ -45,6 +47,7 @@ _EXPORTS = {
 __all__ = [
     "AsyncGeneratorProvider",
     "ChatClient",
+    "Choice",
     "ClientSettings",
     "Completion",
     "FreeNetfly",
@@ -57,6 +60,7 @@ __all__ = [
     "RequestError",
     "RetrySettings",
     "StreamError",
+    "ToolCall",
     "TransportError",
     "__version__",
     "complete",
@@ -77,7 +81,7 @@ if TYPE_CHECKING:
     from .http.client import ChatClient
     from .providers import AsyncGeneratorProvider, FreeNetfly, ProviderModelMixin
     from .settings import ClientSettings, RetrySettings
-    from .wire.answer import Completion
+    from .wire.answer import Choice, Completion, ToolCall
 
 
 def __getattr__(name: str) -> Any:

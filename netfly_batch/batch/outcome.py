@@ -45,7 +45,7 @@ class Counters:
     skipped_ok: int = 0  # already ok in OUT with the same request: not sent again
     redone_changed: int = 0  # ok in OUT, but the input line changed since: sent again
     not_in_input: int = 0  # ids in OUT that the input no longer has (kept)
-    empty_ok: int = 0  # ok with empty content: suspicious
+    empty_ok: int = 0  # ok with no output at all (no content, reasoning, call): suspicious
     attempts: int = 0  # HTTP attempts made by this run (cancelled ones included)
     rate_limited: int = 0  # 429 answers seen by this run
     torn_lines_set_aside: int = 0
