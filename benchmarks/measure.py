@@ -183,6 +183,7 @@ class BenchServer:
         latency_ms: float = 0.0,
         spacing_ms: float = 0.0,
         cpus: set[int] | None = None,
+        shape: str = "text",
     ) -> None:
         self.argv = [
             sys.executable,
@@ -195,6 +196,8 @@ class BenchServer:
             str(latency_ms),
             "--spacing-ms",
             str(spacing_ms),
+            "--shape",
+            shape,
         ]
         self.log_path = log_path
         self.cpus = cpus

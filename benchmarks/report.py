@@ -104,6 +104,27 @@ def targets_of(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
                 " s",
             )
         )
+    for key, data in scenarios.items():
+        if key.startswith("long_k"):
+            ratio = data["ratios"][data["reference"]]
+            found.append(
+                target(
+                    f"long answers K={data['chunks']}: throughput vs minimal",
+                    ratio["throughput_median"],
+                    ">= 1.4x",
+                    lambda x: x >= 1.4,
+                    "x",
+                )
+            )
+            found.append(
+                target(
+                    f"long answers K={data['chunks']}: CPU vs minimal",
+                    ratio["cpu_median"],
+                    "<= 0.7x",
+                    lambda x: x <= 0.7,
+                    "x",
+                )
+            )
     if "progress" in scenarios:
         data = scenarios["progress"]
         found.append(
@@ -153,10 +174,17 @@ def render(results: dict[str, Any]) -> str:
         f"{'scenario':44} {'client':18} {'loop':7} {'wall s':>7} {'req/s':>8} "
         f"{'CPU µs/req':>10} {'peak MB':>7} {'netfly/this':>10} {'CPU ratio':>9}",
     ]
-    for key in ("throughput", "realistic", "progress"):
+    for key in ("throughput", "realistic", "progress", "long_k", "tool_calls", "reasoning"):
         for name, data in scenarios.items():
             if name.startswith(key):
                 lines.extend(comparison_rows(name, data))
+    for name, data in scenarios.items():
+        if name.startswith(("long_k", "tool_calls", "reasoning")):
+            per_chunk = ", ".join(
+                f"{label} {data['medians'][client]['cpu_us_per_request'] / data['chunks']:.2f} µs"
+                for client, label in data["clients"].items()
+            )
+            lines.append(f"{name}: client CPU per chunk: {per_chunk}")
     if "memory" in scenarios:
         data = scenarios["memory"]
         lines.append("")

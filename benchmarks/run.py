@@ -32,7 +32,7 @@ from inputs import BenchmarkError
 from measure import cpu_sets
 from report import render, targets_of
 
-SCENARIOS = ("throughput", "memory", "resume", "realistic", "startup", "progress")
+SCENARIOS = ("throughput", "memory", "resume", "realistic", "startup", "progress", "shapes")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 # Full run / --quick defaults of the options left unset.
 DEFAULTS: dict[str, tuple[Any, Any]] = {
@@ -44,6 +44,7 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "realistic_n": (20_000, 300),
     "realistic_c": (256, 64),
     "startup_times": (10, 3),
+    "shapes_n": (5_000, 200),
 }
 
 
@@ -84,6 +85,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--spacing-ms", type=float, default=5.0, help="realistic: delay between chunks"
     )
     parser.add_argument("--progress-c", type=int, default=64, help="progress scenario concurrency")
+    parser.add_argument("--shapes-n", type=int, help="prompts per run of the shapes scenario")
+    parser.add_argument(
+        "--long-chunks", type=int, default=256, help="shapes: chunks of a long answer (K)"
+    )
     parser.add_argument("--startup-times", type=int, help="--help runs to take the median of")
     parser.add_argument(
         "--no-pin",
@@ -119,6 +124,9 @@ def run_scenarios(args: argparse.Namespace, ctx: scenarios.Context) -> dict[str,
     if "progress" in chosen:
         scenarios.note(f"progress c={args.progress_c}")
         done["progress"] = scenarios.progress(ctx, args.prompts, args.progress_c)
+    if "shapes" in chosen:
+        scenarios.note(f"shapes: long answers, tool calls, reasoning (c={args.progress_c})")
+        done.update(scenarios.shapes(ctx, args.shapes_n, args.progress_c, args.long_chunks))
     if "realistic" in chosen:
         scenarios.note(
             f"realistic: {args.latency_ms:g} ms to first byte, "

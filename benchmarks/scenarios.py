@@ -127,16 +127,20 @@ def compare(
     latency_ms: float = 0.0,
     spacing_ms: float = 0.0,
     progress: bool = False,
+    chunks: int | None = None,
+    shape: str = "text",
 ) -> dict[str, Any]:
     """Clients in alternation (A B C, A B C, ...) on one input and one server."""
     input_path = ctx.prompts(count)
     runs: list[dict[str, Any]] = []
+    chunks = chunks or ctx.chunks
     with running_server(
         ctx.log,
-        chunks=ctx.chunks,
+        chunks=chunks,
         latency_ms=latency_ms,
         spacing_ms=spacing_ms,
         cpus=ctx.server_cpus,
+        shape=shape,
     ) as server:
         for repeat in range(ctx.repeats):
             for client in clients:
@@ -154,7 +158,8 @@ def compare(
     return {
         "n": count,
         "concurrency": concurrency,
-        "chunks": ctx.chunks,
+        "chunks": chunks,
+        "shape": shape,
         "latency_ms": latency_ms,
         "spacing_ms": spacing_ms,
         "netfly_progress": progress,
@@ -208,6 +213,22 @@ def ratios_of(runs: list[dict[str, Any]], clients: Sequence[Client]) -> dict[str
 def throughput(ctx: Context, count: int, concurrency: int) -> dict[str, Any]:
     """Scenario 1: the fast server, every client, at one concurrency."""
     return compare(ctx, f"throughput c={concurrency}", all_clients(), count, concurrency)
+
+
+def shapes(ctx: Context, count: int, concurrency: int, long_chunks: int) -> dict[str, Any]:
+    """Scenario 7: what joining the whole answer costs: long text answers (K=long_chunks),
+    streamed tool calls and reasoning streams (K=ctx.chunks), against the minimal client
+    (which joins only `content`)."""
+    clients = [c for c in all_clients() if c.is_netfly or c.key == reference_key()]
+    found = {
+        f"long_k{long_chunks}": compare(
+            ctx, f"long answers K={long_chunks}", clients, count, concurrency, chunks=long_chunks
+        )
+    }
+    for shape in ("tool_calls", "reasoning"):
+        found[shape] = compare(ctx, f"{shape} K={ctx.chunks}", clients, count, concurrency,
+                               shape=shape)  # fmt: skip
+    return found
 
 
 def progress(ctx: Context, count: int, concurrency: int) -> dict[str, Any]:

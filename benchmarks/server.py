@@ -35,10 +35,34 @@ CONTENT_LENGTH = b"\r\ncontent-length:"
 MAX_HEAD_BYTES = 65536
 
 
-def sse_events(chunks: int, model: str = "bench-model") -> list[bytes]:
-    """The SSE events of one answer: `chunks` contents, the finish chunk, `[DONE]`."""
+SHAPES = ("text", "tool_calls", "reasoning")
 
-    def event(delta: dict[str, str], finish_reason: str | None, **extra: object) -> bytes:
+
+def deltas(chunks: int, shape: str = "text") -> list[dict[str, object]]:
+    """The K deltas of one answer: text; one tool call whose arguments come in K pieces;
+    or K/2 reasoning pieces (`reasoning_content`) then K/2 text pieces."""
+    if shape == "tool_calls":
+        head = {"index": 0, "id": "call_bench", "type": "function",
+                "function": {"name": "bench_tool", "arguments": '{"tokens": "'}}  # fmt: skip
+        pieces = [{"tool_calls": [{"index": 0, "function": {"arguments": f"tok{i} "}}]}
+                  for i in range(1, chunks - 1)]  # fmt: skip
+        tail = {"tool_calls": [{"index": 0, "function": {"arguments": '"}'}}]}
+        return [{"role": "assistant", "content": None, "tool_calls": [head]}, *pieces, tail]
+    if shape == "reasoning":
+        half = chunks // 2
+        return [{"reasoning_content": f"think{i} "} for i in range(half)] + [
+            {"content": f"tok{i} "} for i in range(chunks - half)
+        ]
+    return [
+        {"role": "assistant", "content": "tok0 "} if i == 0 else {"content": f"tok{i} "}
+        for i in range(chunks)
+    ]
+
+
+def sse_events(chunks: int, model: str = "bench-model", shape: str = "text") -> list[bytes]:
+    """The SSE events of one answer: `chunks` deltas, the finish chunk, `[DONE]`."""
+
+    def event(delta: dict[str, object], finish_reason: str | None, **extra: object) -> bytes:
         payload = {
             "id": "chatcmpl-bench",
             "object": "chat.completion.chunk",
@@ -49,14 +73,9 @@ def sse_events(chunks: int, model: str = "bench-model") -> list[bytes]:
         }
         return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
-    events = [
-        event(
-            {"role": "assistant", "content": "tok0 "} if i == 0 else {"content": f"tok{i} "}, None
-        )
-        for i in range(chunks)
-    ]
+    events = [event(delta, None) for delta in deltas(chunks, shape)]
     usage = {"prompt_tokens": 12, "completion_tokens": chunks, "total_tokens": 12 + chunks}
-    events.append(event({}, "stop", usage=usage))
+    events.append(event({}, "tool_calls" if shape == "tool_calls" else "stop", usage=usage))
     events.append(b"data: [DONE]\n\n")
     return events
 
@@ -66,9 +85,9 @@ def http_chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-def answer_pieces(chunks: int) -> list[bytes]:
+def answer_pieces(chunks: int, shape: str = "text") -> list[bytes]:
     """What to write, in order: headers with the first event, one event each, the end."""
-    pieces = [http_chunk(e) for e in sse_events(chunks)]
+    pieces = [http_chunk(e) for e in sse_events(chunks, shape=shape)]
     pieces[0] = HEAD + pieces[0]
     pieces[-1] += LAST_CHUNK
     return pieces
@@ -195,7 +214,9 @@ class BenchProtocol(asyncio.Protocol):
 async def serve(args: argparse.Namespace) -> None:
     """Listen, print the port, serve until SIGTERM/SIGINT, then write the stats file."""
     loop = asyncio.get_running_loop()
-    state = ServerState(answer_pieces(args.chunks), args.latency_ms / 1000, args.spacing_ms / 1000)
+    state = ServerState(
+        answer_pieces(args.chunks, args.shape), args.latency_ms / 1000, args.spacing_ms / 1000
+    )
     server = await loop.create_server(
         lambda: BenchProtocol(state), args.host, args.port, backlog=4096, reuse_address=True
     )
@@ -216,6 +237,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
     parser.add_argument("--chunks", type=int, default=16, help="content chunks per answer (K)")
+    parser.add_argument("--shape", choices=SHAPES, default="text", help="what the deltas carry")
     parser.add_argument(
         "--latency-ms", type=float, default=0.0, help="delay before the first byte of an answer"
     )

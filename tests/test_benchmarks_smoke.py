@@ -14,7 +14,15 @@ import orjson
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-COMPARISONS = ("throughput_c64", "throughput_c256", "realistic", "progress")
+COMPARISONS = (
+    "throughput_c64",
+    "throughput_c256",
+    "realistic",
+    "progress",
+    "long_k256",
+    "tool_calls",
+    "reasoning",
+)
 SCENARIO_KEYS = {*COMPARISONS, "memory", "resume", "startup"}
 
 

@@ -27,9 +27,9 @@ async def fold(
         await _read_whole_reply(response, builder, settings)
         return
     reader = SSEAnswerReader(builder, settings.max_event_bytes)
-    feed = reader.feed
+    fold_piece = reader.fold
     async for raw in response.content.iter_any():
-        feed(raw)
+        fold_piece(raw)
         if reader.done:
             return
     reader.close()

@@ -157,10 +157,11 @@ class _ChoiceParts:
 class AnswerBuilder:
     """Folds chunks, or one whole reply, into a `Completion` with every choice."""
 
-    __slots__ = ("choices", "created", "id", "model", "system_fingerprint", "usage")
+    __slots__ = ("_zero", "choices", "created", "id", "model", "system_fingerprint", "usage")
 
     def __init__(self) -> None:
         self.choices: dict[int, _ChoiceParts] = {}
+        self._zero: _ChoiceParts | None = None  # choices[0], once it appeared
         self.id: str | None = None
         self.created: int | None = None
         self.model: str | None = None
@@ -175,12 +176,18 @@ class AnswerBuilder:
             for choice in choices:
                 if choice.__class__ is not dict:
                     continue
-                index = choice.get("index") or 0
-                parts = self.choices.get(index)
-                if parts is None:
-                    if index.__class__ is not int:
-                        continue
-                    parts = self.choices[index] = _ChoiceParts(index)
+                index = choice.get("index")
+                if not index:  # 0, or none given: choice 0, the common case
+                    index = 0
+                    parts = self._zero
+                    if parts is None:
+                        parts = self._zero = self.choices[0] = _ChoiceParts(0)
+                else:
+                    parts = self.choices.get(index)
+                    if parts is None:
+                        if index.__class__ is not int:
+                            continue
+                        parts = self.choices[index] = _ChoiceParts(index)
                 delta = choice.get("delta")
                 if delta is None:
                     delta = choice.get("message")
@@ -277,6 +284,16 @@ class SSEAnswerReader:
         if self.done:
             return []
         return self._take(self._decoder.close_data())
+
+    def fold(self, raw: bytes) -> None:
+        """`feed()` without returning texts or counting events: `complete()`'s hot path
+        (strict; `test_answer.py` feeds both the same faults)."""
+        add = self.builder.add
+        for data in self._decoder.feed_data(raw):
+            if data == DONE_BYTES:
+                self.done = True
+                return
+            add(parse_chunk(data))
 
     def _take(self, payloads: list[bytes]) -> list[str]:
         texts: list[str] = []
