@@ -56,7 +56,10 @@ def _run_defaults() -> bytes:
 
 
 def write_done_output(path: Path, count: int, chunks: int = 16) -> Path:
-    """Write an OUT holding an up-to-date ok result for each of `count` prompts."""
+    """Write an OUT holding an up-to-date ok result for each of `count` prompts, each line
+    exactly as a run writes it (`Result.to_line`, every field)."""
+    from netfly_batch.results import Result
+
     content = "".join(f"tok{i} " for i in range(chunks))
     usage = {"prompt_tokens": 12, "completion_tokens": chunks, "total_tokens": 12 + chunks}
     finished_at = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
@@ -64,24 +67,22 @@ def write_done_output(path: Path, count: int, chunks: int = 16) -> Path:
         for start in range(0, count, BLOCK_LINES):
             handle.write(
                 b"".join(
-                    orjson.dumps(
-                        {
-                            "id": f"p{i}",
-                            "status": "ok",
-                            "attempts": 1,
-                            "request_hash": done_fingerprint(i),
-                            "content": content,
-                            "error": None,
-                            "line": i + 1,
-                            "model": "bench-model",
-                            "finish_reason": "stop",
-                            "usage": usage,
-                            "elapsed_s": 0.016,
-                            "finished_at": finished_at,
-                            "metadata": None,
-                        },
-                        option=orjson.OPT_APPEND_NEWLINE,
-                    )
+                    Result(
+                        id=f"p{i}",
+                        status="ok",
+                        attempts=1,
+                        content=content,
+                        error=None,
+                        line=i + 1,
+                        model="bench-model",
+                        finish_reason="stop",
+                        usage=usage,
+                        elapsed_s=0.016,
+                        finished_at=finished_at,
+                        request_hash=done_fingerprint(i),
+                        completion_id="chatcmpl-bench",
+                        created=1_700_000_000,
+                    ).to_line()
                     for i in range(start, min(count, start + BLOCK_LINES))
                 )
             )
