@@ -10,7 +10,8 @@ NetflyError                    str(error) is one sentence a user can act on
 └── RequestError               one request failed; carries attempts
     ├── TransportError         connect/read failure, timeout, stream cut short
     ├── HTTPStatusError        status, retry_after_s, the server's message
-    └── StreamError            malformed chunk, error object inside the stream
+    ├── StreamError            malformed chunk, error object inside the stream
+    └── InvalidOutputError     an answer that is not the JSON (or tool call) asked for
 ```
 `RequestError.retryable` says whether another attempt could succeed. No message
 ever holds a secret: URLs are passed through `redact()` before they reach one.
@@ -136,6 +137,19 @@ class StreamError(RequestError):
         super().__init__(message, retryable=retryable, attempts=attempts)
         self.code = code
         self.status = status
+
+
+class InvalidOutputError(RequestError):
+    """The answer came whole but is not what was asked for (JSON, a schema, a tool call):
+    retried at once (the server is fine). `answer` is that answer (a `Completion`), so a
+    person can see it when attempts run out; `problem` names the first fault."""
+
+    kind = "invalid_output"
+
+    def __init__(self, problem: str, answer: object = None, *, attempts: int = 1) -> None:
+        super().__init__(f"invalid output: {problem}", retryable=True, attempts=attempts)
+        self.problem = problem
+        self.answer = answer
 
 
 def is_retryable_status(status: int) -> bool:

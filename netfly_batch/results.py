@@ -46,6 +46,7 @@ class Result:
     completion_id: str | None = None  # the chat.completion id, created, system_fingerprint
     created: int | None = None
     system_fingerprint: str | None = None
+    parsed: Any = None  # choice 0's JSON value, when the answer was checked as JSON
 
     @property
     def has_output(self) -> bool:
@@ -92,6 +93,7 @@ class Result:
                 "completion_id": self.completion_id,
                 "created": self.created,
                 "system_fingerprint": self.system_fingerprint,
+                "parsed": self.parsed,
             },
             option=orjson.OPT_APPEND_NEWLINE,
         )

@@ -48,6 +48,8 @@ class Counters:
     empty_ok: int = 0  # ok with no output at all (no content, reasoning, call): suspicious
     attempts: int = 0  # HTTP attempts made by this run (cancelled ones included)
     rate_limited: int = 0  # 429 answers seen by this run
+    invalid_output_attempts: int = 0  # answers that were not the JSON or calls asked for
+    invalid_output: int = 0  # results that ended so (every attempt's answer invalid)
     torn_lines_set_aside: int = 0
     compacted_lines: int = 0
     concurrency_limit: int = 0
@@ -61,6 +63,8 @@ class Counters:
                 self.empty_ok += 1
         elif result.status == "error":
             self.error += 1
+            if result.error and result.error.get("type") == "invalid_output":
+                self.invalid_output += 1
         else:
             self.invalid += 1
 
@@ -92,6 +96,11 @@ def summary_line(summary: dict[str, Any]) -> str:
         notes.append(f"{summary['redone_changed']} redone because their input changed")
     if summary["empty_ok"]:
         notes.append(f"{summary['empty_ok']} ok with empty content (check the server)")
+    if summary["invalid_output_attempts"]:
+        notes.append(
+            f"{summary['invalid_output_attempts']} invalid answers (JSON, schema or tool call), "
+            f"{summary['invalid_output']} results left invalid"
+        )
     if summary["rate_limited"]:
         notes.append(f"{summary['rate_limited']} rate-limited (429) answers")
     if summary["not_in_input"]:

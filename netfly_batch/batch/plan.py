@@ -16,10 +16,14 @@ import orjson
 
 from ..errors import InputError, ModelNotSupportedError
 from ..http.flow import estimate_tokens
+from ..wire.answer import AnswerCheck
+from ..wire.validation import AnswerChecker, SchemaFileError, spec_of_response_format
 from .ledger import LedgerState
 from .linesource import WAIT, Wait
 from .prompts import InvalidLine, MaybeRepeated, Prompt, PromptReader
 from .run_settings import RunSettings
+
+MAX_CHECKERS = 256  # distinct schema/tool sets whose checkers are kept
 
 
 @dataclass(slots=True)
@@ -31,6 +35,8 @@ class Job:
     request_hash: str
     attempts_before: int = 0
     cost: int = 0  # estimated tokens, for a --tpm budget
+    check: AnswerCheck | None = None  # what its answers must be (JSON, a schema, tool calls)
+    reask: bool = False  # after an invalid answer, show the model its mistake
 
 
 class Planner:
@@ -41,6 +47,7 @@ class Planner:
         self.state = state
         self.superseding = 0  # jobs whose id OUT already has a result for
         self.redone_changed = 0  # of those, ok results whose request has changed
+        self._checkers: dict[bytes, AnswerChecker | None] = {}  # built once per schema/tools
 
     def owns(self, prompt_id: str) -> bool:
         """True when this run's shard (if any) sends the id."""
@@ -59,8 +66,11 @@ class Planner:
             return None
         try:
             body = self.body(item)
+            check = self.checker(body)
         except InputError as error:  # reported by the id's own shard
             return InvalidLine(item.id, item.line_no, error.reason, item.metadata)
+        except SchemaFileError as error:  # the line's own schema or tool parameters
+            return InvalidLine(item.id, item.line_no, str(error), item.metadata)
         if known:
             self.superseding += 1
             if state.has_ok(item.id):
@@ -72,6 +82,8 @@ class Planner:
             f"{item.fingerprint:016x}",
             state.attempts_before(item.id, item.fingerprint),
             cost,
+            check,
+            self.settings.reask and check is not None,
         )
 
     def body(self, prompt: Prompt) -> dict[str, Any]:
@@ -84,7 +96,29 @@ class Planner:
             raise InputError(prompt.line_no, str(error)) from None
         body = endpoint.build_body(model, prompt.messages, params)
         body["stream"] = True
+        output = self.settings.output
+        if output is not None and output.send_format and "response_format" not in body:
+            body["response_format"] = output.response_format()
         return body
+
+    def checker(self, body: dict[str, Any]) -> AnswerChecker | None:
+        """What the answers to `body` must be: the line's own `response_format`, else the
+        run's spec; its tools' calls (unless --no-check-tool-calls). None: nothing."""
+        if "response_format" in body:
+            spec = spec_of_response_format(body["response_format"])
+        else:
+            spec = self.settings.output
+        tools = body.get("tools") if self.settings.check_tool_calls else None
+        if spec is None and not tools:
+            return None
+        key = orjson.dumps([None if spec is None else spec.fingerprint(), tools],
+                           option=orjson.OPT_SORT_KEYS)  # fmt: skip
+        checker = self._checkers.get(key)
+        if checker is None:
+            if len(self._checkers) >= MAX_CHECKERS:
+                self._checkers.clear()
+            checker = self._checkers[key] = AnswerChecker(spec, tools)
+        return checker
 
     def jobs(
         self,
@@ -124,9 +158,11 @@ class Planner:
 def request_defaults(settings: RunSettings) -> bytes:
     """What a run adds to every line's request, serialized for `request_fingerprint`."""
     endpoint = settings.endpoint
-    defaults = {
+    defaults: dict[str, Any] = {
         "model": settings.model or endpoint.default_model,
         "params": settings.params,
         "body": dict(endpoint.body_defaults),
     }
+    if settings.output is not None:  # absent otherwise, so older request_hashes hold
+        defaults["output"] = {**settings.output.fingerprint(), "sent": settings.output.send_format}
     return orjson.dumps(defaults, option=orjson.OPT_SORT_KEYS)

@@ -8,9 +8,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
-from ..errors import RequestError
+from ..errors import InvalidOutputError, RequestError
 from ..results import Result, Status, error_fields
-from ..wire.answer import Completion
+from ..wire.answer import AnswerCheck, Completion
 from .linesource import WAIT, Wait
 from .plan import Job
 
@@ -20,7 +20,13 @@ log = logging.getLogger(__name__)
 class SendRequest(Protocol):
     """Sends one request body, returns its whole answer (e.g. `ChatClient.complete`)."""
 
-    def __call__(self, body: dict[str, Any], cost: int = 0) -> Awaitable[Completion]: ...
+    def __call__(
+        self,
+        body: dict[str, Any],
+        cost: int = 0,
+        accept: AnswerCheck | None = None,
+        reask: bool = False,
+    ) -> Awaitable[Completion]: ...
 
 
 async def run_pool(
@@ -65,11 +71,14 @@ async def send_job(job: Job, send: SendRequest) -> Result:
     prompt = job.prompt
     started = time.monotonic()
     try:
-        completion = await send(job.body, job.cost)
+        completion = await send(job.body, job.cost, job.check, job.reask)
     except RequestError as error:
-        return _result(
+        result = _result(
             job, "error", job.attempts_before + error.attempts, started, error=error_fields(error)
         )
+        if isinstance(error, InvalidOutputError) and isinstance(error.answer, Completion):
+            add_answer(result, error.answer)  # the last answer, for a person to see
+        return result
     except Exception as error:  # a bug must cost one result, never the run
         log.exception("unexpected error on prompt %s", prompt.id)
         return _result(job, "error", job.attempts_before + 1, started, error=error_fields(error))
@@ -124,3 +133,4 @@ def add_answer(result: Result, completion: Completion) -> None:
     result.completion_id = completion.id
     result.created = completion.created
     result.system_fingerprint = completion.system_fingerprint
+    result.parsed = first.parsed

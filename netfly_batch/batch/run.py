@@ -17,7 +17,7 @@ from ..errors import RequestError
 from ..http.flow import FlowControl, FlowSettings
 from ..results import Result
 from ..settings import ClientSettings, RetrySettings
-from ..wire.answer import Completion
+from ..wire.answer import AnswerCheck, Completion
 from .inputs import InputFile, check_paths
 from .ledger import FSYNC_INTERVAL_S, Ledger, LedgerState
 from .linesource import Wait
@@ -106,7 +106,13 @@ class BatchRun:
                 loop.remove_signal_handler(signum)
         return RunOutcome(self.counters, self.stop, self.signal_number)
 
-    def _send(self, body: dict[str, Any], cost: int = 0) -> Awaitable[Completion]:
+    def _send(
+        self,
+        body: dict[str, Any],
+        cost: int = 0,
+        accept: AnswerCheck | None = None,
+        reask: bool = False,
+    ) -> Awaitable[Completion]:
         """Send one request; the client (and aiohttp) is set up on the first one, so a
         rerun with nothing left to send never pays for it."""
         client = self._client
@@ -116,7 +122,7 @@ class BatchRun:
             client = self._client = ChatClient(
                 self.client_settings, self.retry, gate=self.flow, endpoint=self.settings.endpoint
             )
-        return client.complete(body, cost)
+        return client.complete(body, cost, accept, reask)
 
     async def _run_pool(self, jobs: Iterator[Job | Wait]) -> None:
         loop = asyncio.get_running_loop()
@@ -198,6 +204,7 @@ class BatchRun:
             self.counters.redone_changed = self._planner.redone_changed
         self.counters.attempts = self.flow.attempts
         self.counters.rate_limited = self.flow.rate_limited
+        self.counters.invalid_output_attempts = self.flow.invalid_output
         self.counters.concurrency_limit = self.flow.current_limit
 
     def _record_invalid(self, line: InvalidLine) -> None:

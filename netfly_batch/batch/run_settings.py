@@ -7,6 +7,7 @@ from typing import Any
 
 from ..http.endpoints import FREENETFLY, Endpoint
 from ..settings import BREAKER_THRESHOLD, CONCURRENCY, STOP_GRACE_S
+from ..wire.validation import OutputSpec
 from .shard import Shard
 
 
@@ -31,3 +32,6 @@ class RunSettings:
     adaptive: bool = False  # AIMD in-flight limit, like TCP congestion control
     breaker_threshold: int = BREAKER_THRESHOLD  # consecutive refused attempts that stop a run
     shard: Shard | None = None  # send only this shard's ids (invalid lines: shard 0 reports)
+    output: OutputSpec | None = None  # --json-schema / --json: what every answer must be
+    reask: bool = False  # --reask: a retry after an invalid answer shows the model its mistake
+    check_tool_calls: bool = True  # calls must name an offered tool, with valid arguments

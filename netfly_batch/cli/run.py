@@ -186,6 +186,38 @@ if TYPE_CHECKING:
     metavar="KEY=VALUE",
     help="Any other request default; VALUE is JSON or a string. Repeatable.",
 )
+@click.option(
+    "--json-schema",
+    "json_schema",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Every answer must be JSON valid against this JSON Schema (or an OpenAI "
+    '{"name", "schema", "strict"} object); sent as response_format json_schema.',
+)
+@click.option(
+    "--json",
+    "json_only",
+    is_flag=True,
+    help="Every answer must be one JSON value; sent as response_format json_object.",
+)
+@click.option(
+    "--no-response-format",
+    is_flag=True,
+    help="Check answers as --json-schema/--json say, but send no response_format "
+    "(for servers that reject it; the prompt must ask for JSON).",
+)
+@click.option(
+    "--reask",
+    is_flag=True,
+    help="After an invalid answer, the next attempt shows the model its answer and the problem.",
+)
+@click.option(
+    "--check-tool-calls/--no-check-tool-calls",
+    default=True,
+    show_default=True,
+    help="Tool calls must name an offered tool, with arguments valid for its parameters.",
+)
 @click.option("--fresh", is_flag=True, help="Start over: replace OUT instead of resuming from it.")
 @click.option(
     "--max-runtime",

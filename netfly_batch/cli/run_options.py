@@ -5,6 +5,7 @@ Only the command line's own concerns live here; the defaults live in `settings.p
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from typing import Any
@@ -18,6 +19,7 @@ from ..durations import parse_duration
 from ..errors import ModelNotSupportedError
 from ..http.endpoints import endpoint_for
 from ..settings import ClientSettings, RetrySettings
+from ..wire.validation import OutputSpec, SchemaFileError, spec_from_document
 
 
 # Click >= 8.3 makes ParamType generic; older releases do not (hence unused-ignore too).
@@ -74,6 +76,7 @@ def settings_from_options(
         if options[name] is not None:
             params[name] = options[name]
     shard, output_path = shard_and_output(options)
+    output = output_spec(options)
     run_settings = RunSettings(
         input_path=options["input_path"],
         output_path=output_path,
@@ -91,6 +94,9 @@ def settings_from_options(
         tpm=options["tpm"],
         adaptive=options["adaptive"],
         breaker_threshold=options["breaker_threshold"],
+        output=output,
+        reask=options["reask"],
+        check_tool_calls=options["check_tool_calls"],
     )
     client_settings = ClientSettings(  # where to connect is the endpoint's
         proxy=options["proxy"] or None,
@@ -104,6 +110,33 @@ def settings_from_options(
         max_attempts=options["max_attempts"], initial_wait_s=options["retry_wait"]
     )
     return run_settings, client_settings, retry
+
+
+def output_spec(options: dict[str, Any]) -> OutputSpec | None:
+    """What every answer must be: --json-schema FILE, --json, or nothing."""
+    path = options["json_schema"]
+    if path is not None and options["json_only"]:
+        raise click.UsageError("--json-schema and --json exclude each other")
+    if path is not None:
+        try:
+            with open(path, "rb") as handle:
+                document = orjson.loads(handle.read())
+            spec = spec_from_document(document, path)
+        except OSError as error:
+            raise click.BadParameter(f"cannot read {path}: {error.strerror}",
+                                     param_hint="--json-schema") from None  # fmt: skip
+        except orjson.JSONDecodeError as error:
+            raise click.BadParameter(f"{path} is not JSON: {error}",
+                                     param_hint="--json-schema") from None  # fmt: skip
+        except SchemaFileError as error:
+            raise click.BadParameter(str(error), param_hint="--json-schema") from None
+    elif options["json_only"]:
+        spec = OutputSpec()
+    else:
+        if options["no_response_format"]:
+            raise click.UsageError("--no-response-format goes with --json-schema or --json")
+        return None
+    return dataclasses.replace(spec, send_format=not options["no_response_format"])
 
 
 def shard_and_output(options: dict[str, Any]) -> tuple[Shard | None, str]:

@@ -18,10 +18,11 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
-from ..errors import RequestError, TransportError, redact
+from ..errors import InvalidOutputError, RequestError, TransportError, redact
 from ..settings import ClientSettings, RetrySettings
 from ..wire.answer import AnswerCheck, Completion, require_finish
 from ..wire.assemble import AnswerBuilder
+from ..wire.validation import reask_body
 from .deadlines import AttemptClock, AttemptWatch
 from .endpoints import Endpoint, endpoint_of
 from .response import fold, status_error, texts, transport_error
@@ -105,24 +106,40 @@ class ChatClient:
             await self._session.close()
             self._session = None
 
-    async def complete(self, body: dict[str, Any], cost: int = 0) -> Completion:
+    async def complete(
+        self,
+        body: dict[str, Any],
+        cost: int = 0,
+        accept: AnswerCheck | None = None,
+        reask: bool = False,
+    ) -> Completion:
         """Send `body` and return the whole answer, retrying as `self.retry` says.
 
-        `cost` is the request's estimated tokens, for the gate's token budget. Raises a
-        `RequestError` whose `attempts` says how many HTTP attempts were made.
+        `cost` is the request's estimated tokens, for the gate's token budget. `accept`
+        checks this request's answers after the client's own check; with `reask`, an
+        attempt after an invalid answer shows the model that answer and its problem.
+        Raises a `RequestError` whose `attempts` says how many HTTP attempts were made.
         """
+        check = accept
         payload = orjson.dumps(body)
         try:
-            return await self._complete_once(payload, 1, cost)
+            return await self._complete_once(payload, 1, cost, check)
         except RequestError as error:
             if not is_retryable(error) or self.retry.max_attempts <= 1:
                 raise
+            if reask and isinstance(error, InvalidOutputError):
+                payload = orjson.dumps(reask_body(body, error))
             await self._sleep(wait_before(1, error, self.retry))
         number = 1
         async for attempt in retrying(self.retry, self._sleep, done=1):
             with attempt:
                 number = attempt.retry_state.attempt_number + 1
-                completion = await self._complete_once(payload, number, cost)
+                try:
+                    completion = await self._complete_once(payload, number, cost, check)
+                except InvalidOutputError as error:
+                    if reask:
+                        payload = orjson.dumps(reask_body(body, error))
+                    raise
         completion.attempts = number
         return completion
 
@@ -154,7 +171,9 @@ class ChatClient:
                         error.retryable = False
                     raise
 
-    async def _complete_once(self, payload: bytes, number: int, cost: int = 0) -> Completion:
+    async def _complete_once(
+        self, payload: bytes, number: int, cost: int, check: AnswerCheck | None
+    ) -> Completion:
         """One attempt of `complete()`: `_exchange` written out, as it runs per request."""
         gate = self._gate
         started = await gate.enter(cost) if gate is not None else 0.0
@@ -174,6 +193,8 @@ class ChatClient:
                 await fold(response, builder, self.settings)
             completion = builder.build(number, response.headers.get("x-request-id"))
             self._accept(completion)
+            if check is not None:
+                check(completion)
         except BaseException as failure:
             mapped = self._failed(failure, number, watch, started, headers)
             if mapped is None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..durations import parse_duration
-from ..errors import HTTPStatusError, RequestError, TransportError
+from ..errors import HTTPStatusError, InvalidOutputError, RequestError, TransportError
 from ..settings import BREAKER_THRESHOLD
 
 Clock = Callable[[], float]
@@ -100,6 +100,7 @@ class FlowControl:
         self.in_flight = 0
         self.attempts = 0
         self.rate_limited = 0
+        self.invalid_output = 0  # attempts whose answer was not what was asked for
         self.consecutive_refusals = 0
         self.tripped_by: RequestError | None = None
         self._paused_until = 0.0
@@ -156,6 +157,8 @@ class FlowControl:
                 self.rate_limited += 1
             if error.status == 429 or error.retry_after_s is not None:
                 self._throttled(started, error.retry_after_s)
+        elif isinstance(error, InvalidOutputError):
+            self.invalid_output += 1
         elif error is None and self.settings.adaptive:
             self.limit = min(float(self.settings.concurrency), self.limit + 1.0 / self.limit)
         self._watch_for_dead_endpoint(error)

@@ -10,7 +10,7 @@ from email.utils import parsedate_to_datetime
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from ..errors import HTTPStatusError, RequestError
+from ..errors import HTTPStatusError, InvalidOutputError, RequestError
 from ..settings import RetrySettings
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -50,7 +50,10 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
 
 
 def wait_before(attempt: int, error: BaseException | None, policy: RetrySettings) -> float:
-    """Seconds to sleep after failed attempt number `attempt` (1-based)."""
+    """Seconds to sleep after failed attempt number `attempt` (1-based); none after an
+    invalid answer (the server is fine: ask again at once)."""
+    if isinstance(error, InvalidOutputError):
+        return 0.0
     if isinstance(error, HTTPStatusError) and error.retry_after_s is not None:
         return min(error.retry_after_s, policy.max_retry_after_s)
     backoff = policy.initial_wait_s * 2.0 ** (attempt - 1)

@@ -48,6 +48,7 @@ class Choice:
     refusal: str | None = None
     logprobs: dict[str, Any] | None = None  # {"content": [...], "refusal": [...]}
     function_call: dict[str, str] | None = None  # legacy: {"name", "arguments"}
+    parsed: Any = None  # the content's JSON value, once checked as JSON (validation.py)
 
     @property
     def is_empty(self) -> bool:
@@ -67,6 +68,7 @@ class Choice:
             "finish_reason": self.finish_reason,
             "logprobs": self.logprobs,
             "function_call": self.function_call,
+            "parsed": self.parsed,
         }
 
     def to_message_choice(self) -> dict[str, Any]:
@@ -134,6 +136,11 @@ class Completion:
     def logprobs(self) -> dict[str, Any] | None:
         """Choice 0's logprobs (`{"content": [...]}`), when the server sent any."""
         return self.first.logprobs
+
+    @property
+    def parsed(self) -> Any:
+        """Choice 0's JSON value, when the answer was checked as JSON."""
+        return self.first.parsed
 
     @property
     def is_empty(self) -> bool:
