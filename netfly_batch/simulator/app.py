@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -30,6 +31,7 @@ from .responses import (
     status_fault_response,
 )
 from .settings import SimulatorSettings
+from .structured import invalid_variant
 
 __all__ = [
     "CHAT_PATHS",
@@ -139,6 +141,11 @@ async def answer(
         return web.Response()  # never sent: the connection is gone
     attempt = request.app[STATS_KEY].attempts_by_key[key]
     completion = simulate_answer(chat, completion_id=f"chatcmpl-sim-{key}-{attempt}", created=now())
+    if fault is FaultKind.INVALID_OUTPUT:  # a whole, well-formed answer with wrong content
+        fault = None
+        if chat.json:
+            wrong = invalid_variant(completion.content, chat.schema, attempt)
+            completion = dataclasses.replace(completion, content=wrong)
     if chat.stream:
         return await send_stream(request, completion, fault, settings)
     return await send_json(request, completion, fault, settings)

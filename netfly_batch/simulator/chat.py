@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from .structured import json_answer
+
 REPLY_PREFIX = "Echo: "
 REPLY_CHARS = 200
 REASONING_PREFIX = "Thinking about: "
@@ -32,6 +34,8 @@ class ChatRequest:
     max_tokens: int | None
     tools: tuple[str, ...] = ()  # names of the functions offered (a tool call answers)
     reasoning: bool = False  # `reasoning_effort` was set: the answer reasons first
+    json: bool = False  # response_format json_object or json_schema: the answer is JSON
+    schema: Any = None  # the json_schema's schema: the answer is valid against it
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +88,22 @@ def parse_chat_request(body: bytes, default_model: str) -> ChatRequest:
         max_tokens=_max_tokens(data),
         tools=_tool_names(data),
         reasoning=data.get("reasoning_effort") is not None,
+        **_json_format(data.get("response_format")),
     )
+
+
+def _json_format(response_format: object) -> dict[str, Any]:
+    """`json` and `schema` of a request's response_format."""
+    if not isinstance(response_format, dict):
+        return {}
+    kind = response_format.get("type")
+    if kind == "json_object":
+        return {"json": True}
+    if kind == "json_schema":
+        inner = response_format.get("json_schema")
+        schema = inner.get("schema") if isinstance(inner, dict) else None
+        return {"json": True, "schema": schema}
+    return {}
 
 
 def _tool_names(data: Mapping[str, Any]) -> tuple[str, ...]:
@@ -186,7 +205,13 @@ def simulate_answer(request: ChatRequest, *, completion_id: str, created: int) -
             reasoning=reasoning,
             tool_call=(f"call_{completion_id[-12:]}", request.tools[0], arguments.decode()),
         )
-    content, cut = truncate_words(reply_for(request.messages, request.model), request.max_tokens)
+    if request.json:
+        content = json_answer(request.schema, last_user_text(request.messages)[:REPLY_CHARS])
+        cut = False
+    else:
+        content, cut = truncate_words(
+            reply_for(request.messages, request.model), request.max_tokens
+        )
     return SimulatedAnswer(
         id=completion_id,
         model=request.model,

@@ -31,6 +31,7 @@ class FaultKind(StrEnum):
     INBAND_ERROR = "inband_error"
     TRUNCATED = "truncated"
     NO_DONE = "no_done"
+    INVALID_OUTPUT = "invalid_output"  # a JSON answer that is not what was asked for
 
     @property
     def status(self) -> int | None:
@@ -83,6 +84,7 @@ class FaultRates:
     inband_error: float = 0.0
     truncated: float = 0.0
     no_done: float = 0.0
+    invalid_output: float = 0.0
     fail_rate: float = 0.0
 
     def __post_init__(self) -> None:

@@ -63,6 +63,12 @@ RATE_SPECS: tuple[OptionSpec, ...] = (
     _rate_spec("inband_error", "rate-inband-error", "an error event inside the stream"),
     _rate_spec("truncated", "rate-truncated", "[DONE] after half the content, no finish_reason"),
     _rate_spec("no_done", "rate-no-done", "a stream ending with neither finish_reason nor [DONE]"),
+    _rate_spec(
+        "invalid_output",
+        "rate-invalid-output",
+        "a JSON answer that is wrong (cut, a required field missing, a wrong type, or fenced "
+        "with chatter; for response_format requests)",
+    ),
 )
 
 SETTING_SPECS: tuple[OptionSpec, ...] = (
