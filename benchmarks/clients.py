@@ -12,6 +12,7 @@ HERE = Path(__file__).resolve().parent
 NETFLY = "netfly"
 MINIMAL_ASYNCIO = "minimal_asyncio"
 MINIMAL_UVLOOP = "minimal_uvloop"
+NETFLY_SCHEMA = "netfly_schema"  # netfly-batch checking answers against a schema
 
 
 def uvloop_available() -> bool:
@@ -34,6 +35,7 @@ class Client:
 
     key: str
     label: str
+    netfly_args: tuple[str, ...] | None = None  # netfly-batch with these extra options
 
     @property
     def is_netfly(self) -> bool:
@@ -50,7 +52,7 @@ class Client:
         progress: bool = False,
     ) -> list[str]:
         """The command line of one run (netfly-batch: `--fresh` and `-q` or `--progress`)."""
-        if self.is_netfly:
+        if self.is_netfly or self.netfly_args is not None:
             return [
                 *netfly_command(),
                 "run",
@@ -63,6 +65,7 @@ class Client:
                 str(concurrency),
                 "--fresh",
                 "--progress" if progress else "-q",
+                *(self.netfly_args or ()),
             ]
         argv = [
             sys.executable,

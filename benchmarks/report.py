@@ -125,6 +125,11 @@ def targets_of(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
                     "x",
                 )
             )
+    if "schema" in scenarios:
+        data = scenarios["schema"]
+        cpu = data["ratios"]["netfly_schema"]["cpu_median"]  # plain / checked
+        found.append(target("--json-schema: CPU per request vs without", round(1 / cpu, 3),
+                            "<= 1.15x", lambda x: x <= 1.15, "x"))  # fmt: skip
     if "progress" in scenarios:
         data = scenarios["progress"]
         found.append(
@@ -174,7 +179,8 @@ def render(results: dict[str, Any]) -> str:
         f"{'scenario':44} {'client':18} {'loop':7} {'wall s':>7} {'req/s':>8} "
         f"{'CPU µs/req':>10} {'peak MB':>7} {'netfly/this':>10} {'CPU ratio':>9}",
     ]
-    for key in ("throughput", "realistic", "progress", "long_k", "tool_calls", "reasoning"):
+    for key in ("throughput", "realistic", "progress", "long_k", "tool_calls", "reasoning",
+                "schema"):  # fmt: skip
         for name, data in scenarios.items():
             if name.startswith(key):
                 lines.extend(comparison_rows(name, data))

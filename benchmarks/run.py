@@ -32,7 +32,16 @@ from inputs import BenchmarkError
 from measure import cpu_sets
 from report import render, targets_of
 
-SCENARIOS = ("throughput", "memory", "resume", "realistic", "startup", "progress", "shapes")
+SCENARIOS = (
+    "throughput",
+    "memory",
+    "resume",
+    "realistic",
+    "startup",
+    "progress",
+    "shapes",
+    "schema",
+)
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 # Full run / --quick defaults of the options left unset.
 DEFAULTS: dict[str, tuple[Any, Any]] = {
@@ -127,6 +136,11 @@ def run_scenarios(args: argparse.Namespace, ctx: scenarios.Context) -> dict[str,
     if "shapes" in chosen:
         scenarios.note(f"shapes: long answers, tool calls, reasoning (c={args.progress_c})")
         done.update(scenarios.shapes(ctx, args.shapes_n, args.progress_c, args.long_chunks))
+    if "schema" in chosen:
+        scenarios.note(f"schema: --json-schema vs none (c={args.progress_c})")
+        # as many prompts as the throughput runs: jsonschema's one-time import (0.2 s)
+        # is spread as it is in a real batch, so the figure is the cost per request
+        done["schema"] = scenarios.schema(ctx, args.prompts, args.progress_c)
     if "realistic" in chosen:
         scenarios.note(
             f"realistic: {args.latency_ms:g} ms to first byte, "

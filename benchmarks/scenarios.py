@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clients import NETFLY, Client, all_clients, netfly_command, reference_key
+import orjson
+from clients import NETFLY, NETFLY_SCHEMA, Client, all_clients, netfly_command, reference_key
 from inputs import BenchmarkError, check_ok, write_done_output, write_prompts
 from measure import (
     BenchServer,
@@ -229,6 +230,20 @@ def shapes(ctx: Context, count: int, concurrency: int, long_chunks: int) -> dict
         found[shape] = compare(ctx, f"{shape} K={ctx.chunks}", clients, count, concurrency,
                                shape=shape)  # fmt: skip
     return found
+
+
+def schema(ctx: Context, count: int, concurrency: int) -> dict[str, Any]:
+    """Scenario 8: what checking answers against a JSON Schema costs: netfly-batch with
+    `--json-schema` (10 required string fields, 1 KB answers) against itself without."""
+    from server import JSON_FIELDS
+
+    path = ctx.tmp / "schema.json"
+    fields = {f"field{i}": {"type": "string", "minLength": 1} for i in range(JSON_FIELDS)}
+    path.write_bytes(orjson.dumps({"type": "object", "properties": fields,
+                                   "required": list(fields)}))  # fmt: skip
+    checked = Client(NETFLY_SCHEMA, "netfly --json-schema", ("--json-schema", str(path)))
+    plain = next(c for c in all_clients() if c.is_netfly)
+    return compare(ctx, "schema", [plain, checked], count, concurrency, shape="json")
 
 
 def progress(ctx: Context, count: int, concurrency: int) -> dict[str, Any]:

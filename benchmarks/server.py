@@ -35,7 +35,20 @@ CONTENT_LENGTH = b"\r\ncontent-length:"
 MAX_HEAD_BYTES = 65536
 
 
-SHAPES = ("text", "tool_calls", "reasoning")
+SHAPES = ("text", "tool_calls", "reasoning", "json")
+JSON_FIELDS = 10  # the json shape: an object of this many string fields, about 1 KB
+
+
+def json_answer() -> str:
+    """The json shape's answer: 10 fields of about 90 characters each."""
+    value = {f"field{i}": f"value {i} " + "lorem ipsum dolor sit amet " * 3 for i in range(10)}
+    return json.dumps(value, separators=(",", ":"))
+
+
+def split_text(text: str, pieces: int) -> list[str]:
+    """`text` in `pieces` nearly equal parts."""
+    size = -(-len(text) // pieces)
+    return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 def deltas(chunks: int, shape: str = "text") -> list[dict[str, object]]:
@@ -48,6 +61,8 @@ def deltas(chunks: int, shape: str = "text") -> list[dict[str, object]]:
                   for i in range(1, chunks - 1)]  # fmt: skip
         tail = {"tool_calls": [{"index": 0, "function": {"arguments": '"}'}}]}
         return [{"role": "assistant", "content": None, "tool_calls": [head]}, *pieces, tail]
+    if shape == "json":
+        return [{"content": piece} for piece in split_text(json_answer(), chunks)]
     if shape == "reasoning":
         half = chunks // 2
         return [{"reasoning_content": f"think{i} "} for i in range(half)] + [

@@ -23,7 +23,7 @@ COMPARISONS = (
     "tool_calls",
     "reasoning",
 )
-SCENARIO_KEYS = {*COMPARISONS, "memory", "resume", "startup"}
+SCENARIO_KEYS = {*COMPARISONS, "schema", "memory", "resume", "startup"}
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,16 @@ def test_comparisons_have_figures_and_full_outputs(results: dict[str, Any], key:
     ratio = data["ratios"][data["reference"]]
     assert is_number(ratio["throughput_median"])
     assert is_number(ratio["cpu_median"])
+
+
+@pytest.mark.slow
+def test_schema_compares_netfly_with_and_without_a_schema(results: dict[str, Any]) -> None:
+    """The schema scenario ran netfly-batch with --json-schema against itself without."""
+    data = results["scenarios"]["schema"]
+    assert {run["client"] for run in data["runs"]} == {"netfly", "netfly_schema"}
+    assert all(run["ok_lines"] == data["n"] for run in data["runs"])
+    assert is_number(data["ratios"]["netfly_schema"]["cpu_median"])
+    assert any(t["name"].startswith("--json-schema") for t in results["targets"])
 
 
 @pytest.mark.slow

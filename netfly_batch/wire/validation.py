@@ -20,6 +20,7 @@ import orjson
 
 from ..errors import InvalidOutputError
 from .answer import Choice, Completion
+from .schema_fast import compile_fast
 
 # One markdown fence around the whole answer: ```json ... ``` (the language is optional).
 _FENCE = re.compile(r"\A\s*```[A-Za-z]*[ \t]*\r?\n(.*?)\r?\n?```\s*\Z", re.DOTALL)
@@ -117,8 +118,8 @@ class AnswerChecker:
 
     def __init__(self, spec: OutputSpec | None, tools: object = None) -> None:
         self.spec = spec
-        self._validator = None if spec is None or spec.schema is None else compile_schema(
-            spec.schema)  # fmt: skip
+        schema = None if spec is None else spec.schema
+        self._schema = None if schema is None else SchemaCheck(dict(schema))
         self._tools = _tool_validators(tools)
 
     def __call__(self, completion: Completion) -> None:
@@ -142,8 +143,7 @@ class AnswerChecker:
             choice.parsed = parse_json_text(choice.content)
         except ValueError as error:
             return str(error)
-        return None if self._validator is None else _first_error(self._validator,
-                                                                 choice.parsed)  # fmt: skip
+        return None if self._schema is None else self._schema.problem(choice.parsed)
 
     def _tool_problem(self, name: str, arguments: str) -> str | None:
         assert self._tools is not None
@@ -156,8 +156,8 @@ class AnswerChecker:
             return f"arguments are not JSON ({error.msg} at character {error.pos + 1})"
         if not isinstance(value, dict):
             return "arguments must be a JSON object"
-        validator = self._tools[name]
-        return None if validator is None else _first_error(validator, value)
+        check = self._tools[name]
+        return None if check is None else check.problem(value)
 
 
 def reask_body(body: Mapping[str, Any], error: InvalidOutputError) -> dict[str, Any]:
@@ -177,18 +177,33 @@ def reask_body(body: Mapping[str, Any], error: InvalidOutputError) -> dict[str, 
     return {**body, "messages": [*body.get("messages", []), message, correction]}
 
 
-def _tool_validators(tools: object) -> dict[str, Any] | None:
-    """name -> validator of its parameters (None: any object), for the offered tools."""
+class SchemaCheck:
+    """One schema, compiled once: a fast yes for plainly valid values (`schema_fast`),
+    else jsonschema decides and names the first problem."""
+
+    def __init__(self, schema: dict[str, Any], source: str = "the schema") -> None:
+        self._validator = compile_schema(schema, source)
+        self._fast = compile_fast(schema)
+
+    def problem(self, value: Any) -> str | None:
+        """None when `value` is valid, else its first problem with its JSON path."""
+        if self._fast is not None and self._fast(value):
+            return None
+        return _first_error(self._validator, value)
+
+
+def _tool_validators(tools: object) -> dict[str, SchemaCheck | None] | None:
+    """name -> check of its parameters (None: any object), for the offered tools."""
     if not isinstance(tools, list) or not tools:
         return None
-    found: dict[str, Any] = {}
+    found: dict[str, SchemaCheck | None] = {}
     for tool in tools:
         function = tool.get("function") if isinstance(tool, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             continue
         parameters = function.get("parameters")
         found[function["name"]] = (
-            compile_schema(parameters, f"the parameters of tool {function['name']!r}")
+            SchemaCheck(parameters, f"the parameters of tool {function['name']!r}")
             if isinstance(parameters, dict) and parameters else None
         )  # fmt: skip
     return found
