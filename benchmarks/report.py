@@ -207,6 +207,11 @@ def render(results: dict[str, Any]) -> str:
             f"{data['wall_s']:.2f} s, peak RSS {data['peak_rss_mb']:.1f} MB, "
             f"{data['requests_sent']} requests sent"
         )
+        if data.get("zst_wall_s") is not None:
+            lines.append(
+                f"resume with INPUT as .zst: {data['zst_wall_s']:.2f} s "
+                f"({data['zst_vs_plain']:.2f}x the plain file)"
+            )
     if "startup" in scenarios:
         data = scenarios["startup"]
         lines.append(

@@ -317,51 +317,84 @@ def thin(samples: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 def resume(ctx: Context, count: int, concurrency: int) -> dict[str, Any]:
-    """Scenario 3: rerun over an OUT already holding `count` up-to-date ok results."""
+    """Scenario 3: rerun over an OUT already holding `count` up-to-date ok results, with
+    INPUT plain and then compressed with zstd (what decompressing costs)."""
     input_path = ctx.prompts(count)
     output = ctx.tmp / "out-resume.jsonl"
     note(f"  resume: writing an OUT of {count} ok results")
     write_done_output(output, count, ctx.chunks)
     size_mb = output.stat().st_size / 2**20
-    runs = []
+    compressed = write_zstd_copy(input_path)
     with running_server(ctx.log, chunks=ctx.chunks, cpus=ctx.server_cpus) as server:
-        argv = [
-            *netfly_command(),
-            "run",
-            str(input_path),
-            "-o",
-            str(output),
-            "--base-url",
-            server.url,
-            "-c",
-            str(concurrency),
-            "-q",
-        ]
-        for repeat in range(ctx.repeats):
-            before = server.stats()
-            stats = run_process(
-                argv, log_path=ctx.log, timeout_s=ctx.timeout_s(count), cpus=ctx.client_cpus
-            )
-            requests = int(server.stats()["requests"] - before["requests"])
-            if stats.exit_code != 0:
-                raise BenchmarkError(f"resume: exit code {stats.exit_code}; see {ctx.log}")
-            figures = figures_of(stats, count)
-            figures.update(repeat=repeat + 1, requests_sent=requests)
-            runs.append(figures)
-            note(
-                f"  resume #{repeat + 1}: {stats.wall_s:.2f} s, {requests} requests, "
-                f"peak RSS {stats.peak_rss_mb:.1f} MB"
-            )
+        runs = reruns(ctx, server, input_path, output, count, concurrency, "resume")
+        zst_runs = reruns(ctx, server, compressed, output, count, concurrency, "resume .zst")
     ok_lines = check_ok(output, count, "resume (OUT after the reruns)")
+    wall_s = median([r["wall_s"] for r in runs])
+    zst_wall_s = median([r["wall_s"] for r in zst_runs])
     return {
         "n": count,
         "out_mb": round(size_mb, 1),
         "runs": runs,
+        "zst_runs": zst_runs,
         "ok_lines": ok_lines,
-        "wall_s": round(median([r["wall_s"] for r in runs]), 3),
+        "wall_s": round(wall_s, 3),
+        "zst_wall_s": round(zst_wall_s, 3),
+        "zst_vs_plain": round(zst_wall_s / wall_s, 3) if wall_s else None,
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
-        "requests_sent": max(r["requests_sent"] for r in runs),
+        "requests_sent": max(r["requests_sent"] for r in [*runs, *zst_runs]),
     }
+
+
+def write_zstd_copy(path: Path) -> Path:
+    """`path` compressed with zstd beside it (written once)."""
+    import zstandard
+
+    target = path.with_name(path.name + ".zst")
+    if not target.exists():
+        with open(path, "rb") as source, open(target, "wb") as out:
+            zstandard.ZstdCompressor().copy_stream(source, out)
+    return target
+
+
+def reruns(
+    ctx: Context,
+    server: BenchServer,
+    input_path: Path,
+    output: Path,
+    count: int,
+    concurrency: int,
+    label: str,
+) -> list[dict[str, Any]]:
+    """`ctx.repeats` reruns of netfly-batch over a done OUT; each must send nothing new."""
+    argv = [
+        *netfly_command(),
+        "run",
+        str(input_path),
+        "-o",
+        str(output),
+        "--base-url",
+        server.url,
+        "-c",
+        str(concurrency),
+        "-q",
+    ]
+    runs = []
+    for repeat in range(ctx.repeats):
+        before = server.stats()
+        stats = run_process(
+            argv, log_path=ctx.log, timeout_s=ctx.timeout_s(count), cpus=ctx.client_cpus
+        )
+        requests = int(server.stats()["requests"] - before["requests"])
+        if stats.exit_code != 0:
+            raise BenchmarkError(f"{label}: exit code {stats.exit_code}; see {ctx.log}")
+        figures = figures_of(stats, count)
+        figures.update(repeat=repeat + 1, requests_sent=requests)
+        runs.append(figures)
+        note(
+            f"  {label} #{repeat + 1}: {stats.wall_s:.2f} s, {requests} requests, "
+            f"peak RSS {stats.peak_rss_mb:.1f} MB"
+        )
+    return runs
 
 
 def startup(ctx: Context, times: int) -> dict[str, Any]:

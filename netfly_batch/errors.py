@@ -146,10 +146,19 @@ class InvalidOutputError(RequestError):
 
     kind = "invalid_output"
 
-    def __init__(self, problem: str, answer: object = None, *, attempts: int = 1) -> None:
-        super().__init__(f"invalid output: {problem}", retryable=True, attempts=attempts)
+    def __init__(
+        self,
+        problem: str,
+        answer: object = None,
+        *,
+        choice: int = 0,
+        retryable: bool = True,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(f"invalid output: {problem}", retryable=retryable, attempts=attempts)
         self.problem = problem
         self.answer = answer
+        self.choice = choice  # the index of the choice that failed
 
 
 def is_retryable_status(status: int) -> bool:

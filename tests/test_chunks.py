@@ -290,3 +290,15 @@ def test_llamacpp_non_stream_capture():
     assert completion.usage == {"prompt_tokens": 34, "completion_tokens": 24, "total_tokens": 58}
     assert completion.id == "chatcmpl-04e3bee7-5cfd-4e7f-930d-914a6e5fbdc6"
     assert completion.created == 1795636186
+
+
+def test_a_choice_index_that_is_not_a_number_is_skipped():
+    """A list, a string or true as index is no choice (never a crash, never choice 1)."""
+    texts, completion = fold(
+        {"choices": [{"index": [1], "delta": {"content": "x"}}]},
+        {"choices": [{"index": True, "delta": {"content": "y"}}]},
+        {"choices": [{"index": "2", "delta": {"content": "z"}}]},
+        {"choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": "stop"}]},
+    )
+    assert texts == ["", "", "", "ok"]
+    assert [choice.index for choice in completion.choices] == [0]

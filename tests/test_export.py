@@ -151,3 +151,28 @@ def test_an_unreadable_file_exits_3(tmp_path):
     assert done.exit_code == 3
     assert "cannot read" in done.output
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_an_id_with_an_answer_is_exported_once_even_after_an_invalid_line(tmp_path):
+    """An older invalid line of an id answered later is not a second line for it."""
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(Result("a", "invalid", 0, None, {"type": "invalid_line", "message": "m"},
+                           1).to_line()
+                    + result_line("a", 1, "2026-01-01T00:00:05.000Z")
+                    + b'"id status"\n')  # fmt: skip
+    target = tmp_path / "export.jsonl"
+    done = invoke("export", str(out), "-o", str(target))
+    assert done.exit_code == 0, done.output
+    assert [line["custom_id"] for line in read_lines(target)] == ["a"]
+    assert "skipped 1 unreadable lines" in done.output
+
+
+def test_errors_file_must_not_be_the_output_file(tmp_path):
+    """-o X --errors X is refused before anything is written."""
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(result_line("a", 1, "2026-01-01T00:00:05.000Z"))
+    target = tmp_path / "x.jsonl"
+    done = invoke("export", str(out), "-o", str(target), "--errors", str(target))
+    assert done.exit_code == 3
+    assert "--errors names the output file itself" in done.output
+    assert not target.exists()

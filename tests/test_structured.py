@@ -312,3 +312,44 @@ def test_the_simulator_answers_valid_json_and_each_wrong_variant_is_caught(schem
     for attempt in range(1, 5):
         with pytest.raises(InvalidOutputError):
             check(answer(invalid_variant(content, schema, attempt)))
+
+
+def test_a_reask_after_a_bad_tool_call_answers_each_call_then_asks_again():
+    """The re-ask shows the calls, a tool message per call (ids made up when missing),
+    then the user's correction: a conversation OpenAI accepts."""
+    from netfly_batch.wire.validation import reask_body
+
+    check = AnswerChecker(None, WEATHER_TOOLS)
+    bad = answer("", calls=[ToolCall(None, "get_weather", '{"city": 7}')])
+    with pytest.raises(InvalidOutputError) as caught:
+        check(bad)
+    body = reask_body({"messages": [{"role": "user", "content": "weather?"}]}, caught.value)
+    assistant, tool, user = body["messages"][1:]
+    assert assistant["tool_calls"][0]["id"] == "call_0"
+    assert tool == {"role": "tool", "tool_call_id": "call_0",
+                    "content": f"Error: {caught.value.problem}"}  # fmt: skip
+    assert user["role"] == "user"
+
+
+def test_a_reask_shows_the_choice_that_failed():
+    """With n > 1 the model is shown the failing choice, not choice 0."""
+    from netfly_batch.wire.validation import reask_body
+
+    with pytest.raises(InvalidOutputError) as caught:
+        AnswerChecker(OutputSpec())(answer('{"a": 1}', "oops"))
+    assert caught.value.choice == 1
+    body = reask_body({"messages": []}, caught.value)
+    assert body["messages"][0] == {"role": "assistant", "content": "oops"}
+
+
+def test_a_refusal_is_not_retried_and_a_call_is_not_checked_as_json():
+    """A refusal fails at once (asking again only burns tokens); text beside a tool call,
+    or a legacy function_call, is not held to the JSON schema."""
+    check = AnswerChecker(OutputSpec(ITEMS), WEATHER_TOOLS)
+    refused = Completion("", "stop", choices=[Choice(0, "", "stop", refusal="I can't.")])
+    with pytest.raises(InvalidOutputError, match="refused") as caught:
+        check(refused)
+    assert not caught.value.retryable
+    check(answer("Let me check.", calls=[ToolCall("c", "get_weather", '{"city": "Oslo"}')]))
+    legacy = Choice(0, "", "stop", function_call={"name": "f", "arguments": "{}"})
+    check(Completion("", "stop", choices=[legacy]))

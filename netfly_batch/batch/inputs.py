@@ -3,21 +3,29 @@
 A regular file is read directly, counted for the progress bar, and read again for the
 second pass that settles ids a Bloom filter was unsure about. Standard input, pipes and
 FIFOs cannot be counted nor read twice: a thread reads them (`linesource.py`) and their
-ids are checked exactly. Compressed input would plug in here.
+ids are checked exactly. A compressed file (gzip, bzip2, xz, zstd: `compressed.py`) is a
+regular file read as its decompressed lines: counted, read twice and resumed alike.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import stat
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
 from ..errors import InputFileError, OutputError
 from .bloom import BloomFilter
+from .compressed import (
+    checked_lines,
+    compression_of,
+    count_decompressed_lines,
+    open_decompressed,
+)
 from .linesource import ThreadedLines, Wait
 from .prompts import SeenIds
 
@@ -30,10 +38,20 @@ class InputFile:
         self.total_lines: int | None = None  # known for a regular file, once `lines()` ran
         self._handle: IO[bytes] | None = None
         self._piped: ThreadedLines | None = None
+        self.compression: str | None = None  # "gzip", "bzip2", "xz", "zstd", or None
 
     def open(self) -> None:
         """Open INPUT now, so that an unreadable file is reported before anything else."""
         self._handle = open_input(self.path)
+        if self.rereadable:
+            try:
+                self.compression = compression_of(self.path)
+            except OSError as exc:
+                self.close()
+                raise InputFileError(f"cannot read {self.path}: {exc.strerror}") from exc
+            if self.compression is not None:
+                self.close()
+                self._handle = open_decompressed(self.path, self.compression)
 
     @property
     def rereadable(self) -> bool:
@@ -44,8 +62,11 @@ class InputFile:
         """INPUT's lines; from a pipe, `WAIT` whenever the next one has not come yet."""
         if self.rereadable:
             assert self._handle is not None
-            self.total_lines = count_lines(Path(self.path))
-            return self._handle
+            if self.compression is None:
+                self.total_lines = count_lines(Path(self.path))
+                return self._handle
+            self.total_lines = count_decompressed_lines(self.path, self.compression)
+            return checked_lines(self._handle, self.path, self.compression)
         self._piped = self._reader_thread(loop)
         source = self._piped or self._handle
         assert source is not None
@@ -66,9 +87,15 @@ class InputFile:
         settled by a second pass); None (exact ids) for what cannot be read twice."""
         return BloomFilter(self.total_lines or 0) if self.rereadable else None
 
-    def reopen(self) -> IO[bytes]:
-        """INPUT from its start again, for the second pass (regular files only)."""
-        return open(self.path, "rb")
+    @contextlib.contextmanager
+    def reopen(self) -> Iterator[Iterable[bytes]]:
+        """INPUT's lines from its start again, for the second pass (regular files only)."""
+        if self.compression is None:
+            with open(self.path, "rb") as handle:
+                yield handle
+            return
+        with open_decompressed(self.path, self.compression) as handle:
+            yield checked_lines(handle, self.path, self.compression)
 
     def close(self) -> None:
         """Close INPUT (never standard input itself)."""

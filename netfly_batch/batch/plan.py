@@ -9,8 +9,9 @@ be recorded; lines OUT already answered never get here (`PromptReader` hands the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
@@ -124,7 +125,7 @@ class Planner:
         self,
         reader: PromptReader,
         lines: Iterable[bytes | Wait],
-        reopen: Callable[[], IO[bytes]],
+        reopen: Callable[[], AbstractContextManager[Iterable[bytes]]],
         record_invalid: Callable[[InvalidLine], None],
     ) -> Iterator[Job | Wait]:
         """Every job of `lines`, in order; `WAIT` passed on; invalid lines recorded.

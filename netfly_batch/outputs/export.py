@@ -54,11 +54,13 @@ def export_results(
     errors_target: Path | None = None,
 ) -> ExportReport:
     """Write the latest result of each id of `sources` to `target` (atomically)."""
+    if errors_target is not None and errors_target.resolve() == target.resolve():
+        raise OutputError(f"--errors names the output file itself ({target}); choose another")
     selection = select_latest(sources)
     report = ExportReport(
         by_status=selection.by_status(), unreadable_lines=selection.unreadable_lines
     )
-    chosen = _ordered(selection.chosen(), sort)
+    chosen = _ordered(selection.chosen(answered_ids_only_once=True), sort)
     with (
         LineReader(sources) as reader,
         _AtomicFile(target) as out,
@@ -249,7 +251,9 @@ class _AtomicFile:
 
     def __enter__(self) -> _AtomicFile:
         if self.target is not None:
-            self._temporary = self.target.with_name(f".{self.target.name}.export-{os.getpid()}.tmp")
+            self._temporary = self.target.with_name(
+                f".{self.target.name}.export-{os.getpid()}-{id(self)}.tmp"
+            )
             try:
                 self.handle = open(self._temporary, "wb")
             except OSError as exc:

@@ -39,9 +39,13 @@ class Selection:
     invalid: dict[tuple[str, int], Chosen] = field(default_factory=dict)  # (id, line) -> chosen
     unreadable_lines: int = 0
 
-    def chosen(self) -> list[Chosen]:
-        """Every kept result, in file order."""
-        kept = [chosen for _, chosen in self.latest.values()] + list(self.invalid.values())
+    def chosen(self, answered_ids_only_once: bool = False) -> list[Chosen]:
+        """Every kept result, in file order; with `answered_ids_only_once`, an invalid
+        result of an id that also has an ok or error result is left out (one line per id)."""
+        invalid = list(self.invalid.values())
+        if answered_ids_only_once:
+            invalid = [chosen for chosen in invalid if chosen.id not in self.latest]
+        kept = [chosen for _, chosen in self.latest.values()] + invalid
         kept.sort(key=lambda chosen: chosen.place)
         return kept
 
@@ -72,7 +76,8 @@ def read_results(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
             start, offset = offset, offset + len(line)
             try:
                 record = orjson.loads(line)
-                if not line.endswith(b"\n") or "id" not in record or "status" not in record:
+                if (not line.endswith(b"\n") or not isinstance(record, dict)
+                        or "id" not in record or "status" not in record):  # fmt: skip
                     raise ValueError
             except (orjson.JSONDecodeError, ValueError, TypeError):
                 yield start, None

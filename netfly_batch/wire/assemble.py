@@ -182,11 +182,11 @@ class AnswerBuilder:
                     parts = self._zero
                     if parts is None:
                         parts = self._zero = self.choices[0] = _ChoiceParts(0)
+                elif index.__class__ is not int:
+                    continue  # not a choice index (a list, a string, true): skipped
                 else:
                     parts = self.choices.get(index)
                     if parts is None:
-                        if index.__class__ is not int:
-                            continue
                         parts = self.choices[index] = _ChoiceParts(index)
                 delta = choice.get("delta")
                 if delta is None:

@@ -129,7 +129,9 @@ class AnswerChecker:
             problem = self._problem(choice)
             if problem is not None:
                 where = f"choice {choice.index}: " if many else ""
-                raise InvalidOutputError(where + problem, completion)
+                refused = choice.refusal is not None and not choice.content
+                raise InvalidOutputError(where + problem, completion, choice=choice.index,
+                                         retryable=not refused)  # fmt: skip
 
     def _problem(self, choice: Choice) -> str | None:
         if self._tools is not None and choice.tool_calls:
@@ -137,8 +139,10 @@ class AnswerChecker:
                 problem = self._tool_problem(call.name, call.arguments)
                 if problem is not None:
                     return f"tool_calls[{number}] ({call.name!r}): {problem}"
-        if self.spec is None or (choice.tool_calls and not choice.content):
-            return None  # a tool call is the answer: there is no content to check
+        if self.spec is None or choice.tool_calls or choice.function_call:
+            return None  # a call is the answer: its content, if any, is not the JSON asked
+        if choice.refusal is not None and not choice.content:
+            return f"the model refused: {choice.refusal}"
         try:
             choice.parsed = parse_json_text(choice.content)
         except ValueError as error:
@@ -163,18 +167,32 @@ class AnswerChecker:
 def reask_body(body: Mapping[str, Any], error: InvalidOutputError) -> dict[str, Any]:
     """The request again, with the failed answer as an assistant message and a user
     message naming the problem (the model sees its mistake)."""
-    answer = error.answer
-    message: dict[str, Any] = {"role": "assistant", "content": None}
-    if isinstance(answer, Completion):
-        first = answer.first
-        message["content"] = first.content or None
-        if first.tool_calls:
-            message["tool_calls"] = [call.to_dict() for call in first.tool_calls]
+    failed = _failed_choice(error)
+    said: list[dict[str, Any]] = []
+    if failed is not None and failed.tool_calls:
+        calls = [{**call.to_dict(), "id": call.id or f"call_{n}"}
+                 for n, call in enumerate(failed.tool_calls)]  # fmt: skip
+        said.append({"role": "assistant", "content": failed.content or None, "tool_calls": calls})
+        said += [{"role": "tool", "tool_call_id": call["id"], "content": f"Error: {error.problem}"}
+                 for call in calls]  # fmt: skip
+    else:
+        content = failed.content if failed is not None else ""
+        said.append({"role": "assistant", "content": content or "(an empty answer)"})
     correction = {
         "role": "user",
         "content": f"Your answer was not valid: {error.problem}. Answer again, correctly.",
     }
-    return {**body, "messages": [*body.get("messages", []), message, correction]}
+    return {**body, "messages": [*body.get("messages", []), *said, correction]}
+
+
+def _failed_choice(error: InvalidOutputError) -> Choice | None:
+    """The choice whose answer failed (the model is shown that one)."""
+    if not isinstance(error.answer, Completion):
+        return None
+    for choice in error.answer.choices:
+        if choice.index == error.choice:
+            return choice
+    return error.answer.first
 
 
 class SchemaCheck:
