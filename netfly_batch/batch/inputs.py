@@ -26,15 +26,19 @@ from .compressed import (
     count_decompressed_lines,
     open_decompressed,
 )
-from .linesource import ThreadedLines, Wait
+from .linesource import WAIT, ThreadedLines, Wait
 from .prompts import SeenIds
 
 
 class InputFile:
     """INPUT of one run (`-` is standard input): `open()` it, then `lines(loop)`."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, limit: int | None = None) -> None:
+        """`limit`: read only the first `limit` prompts (non-blank lines, invalid ones
+        counted), as --limit asks."""
         self.path = path
+        self.limit = limit
+        self.cut_short = False  # the limit stopped the reading before INPUT's end
         self.total_lines: int | None = None  # known for a regular file, once `lines()` ran
         self._handle: IO[bytes] | None = None
         self._piped: ThreadedLines | None = None
@@ -59,7 +63,27 @@ class InputFile:
         return self._handle is not None and self._handle is not sys.stdin.buffer
 
     def lines(self, loop: asyncio.AbstractEventLoop) -> Iterable[bytes | Wait]:
-        """INPUT's lines; from a pipe, `WAIT` whenever the next one has not come yet."""
+        """INPUT's lines (the first `limit` prompts); from a pipe, `WAIT` whenever the next
+        one has not come yet."""
+        lines = self._all_lines(loop)
+        if self.limit is None:
+            return lines
+        if self.total_lines is not None:
+            self.total_lines = min(self.total_lines, self.limit)
+        return self._first_prompts(lines, self.limit)
+
+    def _first_prompts(self, lines: Iterable[bytes | Wait], limit: int) -> Iterator[bytes | Wait]:
+        """The lines up to the `limit`-th prompt; then stop (without waiting for more)."""
+        taken = 0
+        for raw in lines:
+            yield raw
+            if raw is not WAIT and raw.strip():  # type: ignore[union-attr]  # bytes
+                taken += 1
+                if taken == limit:
+                    self.cut_short = True  # (perhaps INPUT had no more: it is not read)
+                    return
+
+    def _all_lines(self, loop: asyncio.AbstractEventLoop) -> Iterable[bytes | Wait]:
         if self.rereadable:
             assert self._handle is not None
             if self.compression is None:

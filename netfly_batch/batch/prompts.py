@@ -7,6 +7,7 @@ Batch API line `{"custom_id", "method", "url", "body": {...}}`. Other keys (or k
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from hashlib import blake2b
@@ -132,7 +133,14 @@ class PromptReader:
         seen: SeenIds | None = None,
         known: KnownIds | None = None,
         on_done: Callable[[str], None] = lambda prompt_id: None,
+        id_field: str | None = None,
     ) -> None:
+        """`id_field` names the key each line's id comes from (default: `id`, then
+        `custom_id`, then the line number)."""
+        self.id_field = id_field
+        self._load: Callable[[bytes, int], Any] = (
+            _load if id_field is None else functools.partial(_load_by_field, id_field=id_field)
+        )
         self.defaults = defaults
         self.exact = seen is None or isinstance(seen, ExactIds)
         self.seen = seen or ExactIds()
@@ -144,16 +152,17 @@ class PromptReader:
         next line has not arrived yet)."""
         known, seen, defaults, on_done = self.known, self.seen, self.defaults, self.on_done
         check = _nothing_known if known is None else known.check
+        load = self._load
         line_no = 0
         for raw in lines:
             if raw is WAIT:
                 yield WAIT
                 continue
             line_no += 1
-            parsed = _load(raw, line_no)  # type: ignore[arg-type]  # not WAIT: bytes
+            parsed = load(raw, line_no)  # type: ignore[arg-type]  # not WAIT: bytes
             if parsed.__class__ is not tuple:
                 if parsed is not None:  # None: a blank line
-                    yield parsed  # type: ignore[misc]  # not a tuple: an InvalidLine
+                    yield parsed  # not a tuple: an InvalidLine
                 continue
             request, prompt_id, metadata = parsed
             fingerprint = _fingerprint(request, defaults)
@@ -186,9 +195,9 @@ class PromptReader:
         for line_no, raw in enumerate(lines, start=1):
             if line_no > last:
                 break
-            if line_no not in wanted and _quick_id(raw, line_no) not in suspects:
+            if line_no not in wanted and _quick_id(raw, line_no, self.id_field) not in suspects:
                 continue  # most lines: only their id matters, and it is no suspect
-            parsed = _load(raw, line_no)
+            parsed = self._load(raw, line_no)
             if not isinstance(parsed, tuple) or parsed[1] not in suspects:
                 continue
             request, prompt_id, metadata = parsed
@@ -234,12 +243,15 @@ def repeated_id(prompt_id: str, line_no: int, metadata: Any = None) -> InvalidLi
     )
 
 
-def _quick_id(raw: bytes, line_no: int) -> str | None:
+def _quick_id(raw: bytes, line_no: int, id_field: str | None = None) -> str | None:
     """The id of a line, or None if it has none that a valid line could have."""
     try:
         obj = orjson.loads(raw[len(_BOM) :] if line_no == 1 and raw.startswith(_BOM) else raw)
         if not isinstance(obj, dict):
             return None
+        if id_field is not None:
+            value = obj.get(id_field)
+            return None if value is None else _read_id(value, None, line_no)
         return _read_id(obj.get("id"), obj.get("custom_id"), line_no)
     except (orjson.JSONDecodeError, ValueError):
         return None
@@ -250,17 +262,18 @@ def _nothing_known(prompt_id: str, fingerprint: int) -> int:
 
 
 def _load(
-    raw: bytes, line_no: int, bom_allowed: bool = True
-) -> tuple[dict[str, Any], str, Any] | InvalidLine | None:
+    raw: bytes, line_no: int, bom_allowed: bool = True, id_keys: tuple[str, ...] | None = None
+) -> tuple[dict[str, Any], Any, Any] | InvalidLine | None:
     """The line's request part (the object less id and metadata), id and metadata; None
-    for a blank line. One UTF-8 BOM before the first line is ignored."""
+    for a blank line. One UTF-8 BOM before the first line is ignored. With `id_keys`,
+    the id is the raw value of that key (`_load_by_field` reads it)."""
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         if not raw.strip():
             return None
         if bom_allowed and line_no == 1 and raw.startswith(_BOM):
-            return _load(raw[len(_BOM) :], line_no, bom_allowed=False)
+            return _load(raw[len(_BOM) :], line_no, bom_allowed=False, id_keys=id_keys)
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as bad:
@@ -271,6 +284,8 @@ def _load(
     if not isinstance(obj, dict):
         return InvalidLine(str(line_no), line_no, f"expected a JSON object, got {_json_type(obj)}")
     metadata = obj.pop("metadata", None)
+    if id_keys is not None:
+        return obj, obj.pop(id_keys[0], None), metadata
     prompt_id = obj.pop("id", None)
     custom_id = obj.pop("custom_id", None)
     if prompt_id.__class__ is not str or not prompt_id:  # the common case is a string id
@@ -279,6 +294,24 @@ def _load(
         except ValueError as exc:
             return InvalidLine(str(line_no), line_no, str(exc), metadata)
     return obj, prompt_id, metadata
+
+
+def _load_by_field(
+    raw: bytes, line_no: int, id_field: str
+) -> tuple[dict[str, Any], str, Any] | InvalidLine | None:
+    """`_load` for --id-field: the id is the value of `id_field` (a string or an
+    integer), which is then no part of the request; a line without it is invalid."""
+    loaded = _load(raw, line_no, id_keys=(id_field,))
+    if loaded.__class__ is not tuple:
+        return loaded  # None or an InvalidLine
+    request, value, metadata = loaded
+    if value is None:
+        return InvalidLine(str(line_no), line_no, f"no {id_field!r} field (the --id-field)",
+                           metadata)  # fmt: skip
+    try:
+        return request, _read_id(value, None, line_no), metadata
+    except ValueError as exc:
+        return InvalidLine(str(line_no), line_no, f"{id_field}: {exc}", metadata)
 
 
 def _validate(

@@ -48,7 +48,7 @@ class BatchRun:
         self.stderr = stderr
         self.counters = Counters(concurrency_limit=settings.concurrency)
         self.ledger = Ledger(Path(settings.output_path))
-        self.input = InputFile(settings.input_path)
+        self.input = InputFile(settings.input_path, settings.limit)
         self.stop: Stop | None = None
         self.signal_number: int | None = None
         self._planner: Planner | None = None
@@ -94,7 +94,8 @@ class BatchRun:
                 if self._client is not None:
                     await self._client.close()
             if self.stop is None:
-                self.counters.not_in_input = state.not_in_input
+                # ids past a --limit are not "gone from the input": not counted
+                self.counters.not_in_input = 0 if self.input.cut_short else state.not_in_input
                 if state.dropped_lines or planner.superseding:
                     self.counters.compacted_lines = self.ledger.compact()
         finally:
@@ -187,7 +188,11 @@ class BatchRun:
     ) -> Iterator[Job | Wait]:
         """The planner's jobs; then the input is done (a deadline now stops nothing)."""
         reader = PromptReader(
-            request_defaults(self.settings), self.input.seen_ids(), state, on_done=self._skip_done
+            request_defaults(self.settings),
+            self.input.seen_ids(),
+            state,
+            on_done=self._skip_done,
+            id_field=self.settings.id_field,
         )
         yield from planner.jobs(reader, lines, self.input.reopen, self._record_invalid)
         self._input_done = True

@@ -35,3 +35,5 @@ class RunSettings:
     output: OutputSpec | None = None  # --json-schema / --json: what every answer must be
     reask: bool = False  # --reask: a retry after an invalid answer shows the model its mistake
     check_tool_calls: bool = True  # calls must name an offered tool, with valid arguments
+    id_field: str | None = None  # --id-field: the key each line's id comes from
+    limit: int | None = None  # --limit: only the first N prompts (non-blank lines)

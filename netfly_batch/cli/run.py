@@ -218,6 +218,21 @@ if TYPE_CHECKING:
     show_default=True,
     help="Tool calls must name an offered tool, with arguments valid for its parameters.",
 )
+@click.option(
+    "--id-field",
+    default=None,
+    metavar="NAME",
+    help="Take each line's id from this key (e.g. uid) instead of id/custom_id; a line "
+    "without it, or repeating one, is invalid.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=None,
+    metavar="N",
+    help="Only the first N prompts of INPUT (invalid lines counted); rerun with a larger N "
+    "to go on.",
+)
 @click.option("--fresh", is_flag=True, help="Start over: replace OUT instead of resuming from it.")
 @click.option(
     "--max-runtime",

@@ -97,6 +97,8 @@ def settings_from_options(
         output=output,
         reask=options["reask"],
         check_tool_calls=options["check_tool_calls"],
+        id_field=options["id_field"],
+        limit=options["limit"],
     )
     client_settings = ClientSettings(  # where to connect is the endpoint's
         proxy=options["proxy"] or None,
