@@ -17,6 +17,7 @@ import orjson
 
 from .ledger import ANSWERED, KNOWN, NEW, REPEATED
 from .linesource import WAIT, Wait
+from .templates import LineTemplate
 
 _BOM = b"\xef\xbb\xbf"
 # Keys of a prompt line that are not request parameters.
@@ -134,13 +135,17 @@ class PromptReader:
         known: KnownIds | None = None,
         on_done: Callable[[str], None] = lambda prompt_id: None,
         id_field: str | None = None,
+        template: LineTemplate | None = None,
     ) -> None:
         """`id_field` names the key each line's id comes from (default: `id`, then
-        `custom_id`, then the line number)."""
+        `custom_id`, then the line number); `template` turns each line into its request."""
         self.id_field = id_field
-        self._load: Callable[[bytes, int], Any] = (
+        load: Callable[[bytes, int], Any] = (
             _load if id_field is None else functools.partial(_load_by_field, id_field=id_field)
         )
+        if template is not None:
+            load = functools.partial(_load_templated, load=load, template=template)
+        self._load = load
         self.defaults = defaults
         self.exact = seen is None or isinstance(seen, ExactIds)
         self.seen = seen or ExactIds()
@@ -312,6 +317,22 @@ def _load_by_field(
         return request, _read_id(value, None, line_no), metadata
     except ValueError as exc:
         return InvalidLine(str(line_no), line_no, f"{id_field}: {exc}", metadata)
+
+
+def _load_templated(
+    raw: bytes, line_no: int, load: Callable[[bytes, int], Any], template: LineTemplate
+) -> tuple[dict[str, Any], str, Any] | InvalidLine | None:
+    """`load`, then the line's request rendered by `template` (a line lacking a field the
+    template names is invalid)."""
+    loaded = load(raw, line_no)
+    if loaded.__class__ is not tuple:
+        return loaded  # type: ignore[no-any-return]  # None or an InvalidLine
+    line, prompt_id, metadata = loaded
+    shaped = template.apply(line, metadata)
+    if isinstance(shaped, str):
+        return InvalidLine(prompt_id, line_no, shaped, metadata)
+    request, metadata = shaped
+    return request, prompt_id, metadata
 
 
 def _validate(

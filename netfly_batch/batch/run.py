@@ -193,6 +193,7 @@ class BatchRun:
             state,
             on_done=self._skip_done,
             id_field=self.settings.id_field,
+            template=self.settings.template,
         )
         yield from planner.jobs(reader, lines, self.input.reopen, self._record_invalid)
         self._input_done = True

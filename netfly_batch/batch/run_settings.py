@@ -9,6 +9,7 @@ from ..http.endpoints import FREENETFLY, Endpoint
 from ..settings import BREAKER_THRESHOLD, CONCURRENCY, STOP_GRACE_S
 from ..wire.validation import OutputSpec
 from .shard import Shard
+from .templates import LineTemplate
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +38,4 @@ class RunSettings:
     check_tool_calls: bool = True  # calls must name an offered tool, with valid arguments
     id_field: str | None = None  # --id-field: the key each line's id comes from
     limit: int | None = None  # --limit: only the first N prompts (non-blank lines)
+    template: LineTemplate | None = None  # --template: dataset lines -> prompts

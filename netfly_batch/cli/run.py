@@ -219,6 +219,33 @@ if TYPE_CHECKING:
     help="Tool calls must name an offered tool, with arguments valid for its parameters.",
 )
 @click.option(
+    "--template",
+    default=None,
+    metavar="TEXT",
+    help="Build each line's user message from its own fields: {field}, {a.b}; {{ and }} "
+    "are braces. A line is then any JSON object.",
+)
+@click.option(
+    "--template-file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+    help="--template, read from FILE.",
+)  # fmt: skip
+@click.option(
+    "--system", default=None, metavar="TEXT",
+    help="With a template: a system message (fields allowed too).",
+)  # fmt: skip
+@click.option(
+    "--system-file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+    help="--system, read from FILE.",
+)  # fmt: skip
+@click.option(
+    "--param-fields", default=None, metavar="A,B",
+    help="With a template: fields of the line sent as request parameters (model, ...).",
+)  # fmt: skip
+@click.option(
+    "--keep-fields", default=None, metavar="A,B",
+    help="With a template: fields of the line copied into the result's metadata.",
+)  # fmt: skip
+@click.option(
     "--id-field",
     default=None,
     metavar="NAME",

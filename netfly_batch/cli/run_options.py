@@ -15,6 +15,7 @@ import orjson
 
 from ..batch.run_settings import RunSettings
 from ..batch.shard import Shard, ShardError, parse_shard
+from ..batch.templates import LineTemplate, TemplateError
 from ..durations import parse_duration
 from ..errors import ModelNotSupportedError
 from ..http.endpoints import endpoint_for
@@ -99,6 +100,7 @@ def settings_from_options(
         check_tool_calls=options["check_tool_calls"],
         id_field=options["id_field"],
         limit=options["limit"],
+        template=line_template(options),
     )
     client_settings = ClientSettings(  # where to connect is the endpoint's
         proxy=options["proxy"] or None,
@@ -139,6 +141,43 @@ def output_spec(options: dict[str, Any]) -> OutputSpec | None:
             raise click.UsageError("--no-response-format goes with --json-schema or --json")
         return None
     return dataclasses.replace(spec, send_format=not options["no_response_format"])
+
+
+def line_template(options: dict[str, Any]) -> LineTemplate | None:
+    """--template/--template-file with --system(-file), --param-fields, --keep-fields."""
+    user = _text_or_file(options, "template")
+    system = _text_or_file(options, "system")
+    if user is None:
+        for name in ("system", "param_fields", "keep_fields"):
+            if options[name] is not None or options.get(f"{name}_file"):
+                flag = "--" + name.replace("_", "-")
+                raise click.UsageError(f"{flag} goes with --template or --template-file")
+        return None
+    try:
+        return LineTemplate.from_text(user, system, _names(options["param_fields"]),
+                                      _names(options["keep_fields"]))  # fmt: skip
+    except TemplateError as error:
+        raise click.BadParameter(str(error), param_hint="--template") from None
+
+
+def _text_or_file(options: dict[str, Any], name: str) -> str | None:
+    text, path = options[name], options[f"{name}_file"]
+    flag = "--" + name
+    if text is not None and path is not None:
+        raise click.UsageError(f"{flag} and {flag}-file exclude each other")
+    if path is None:
+        return text  # type: ignore[no-any-return]  # a str or None from click
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().rstrip("\n")
+    except (OSError, UnicodeDecodeError) as error:
+        raise click.BadParameter(
+            f"cannot read {path}: {error}", param_hint=f"{flag}-file"
+        ) from None
+
+
+def _names(text: str | None) -> list[str]:
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
 
 
 def shard_and_output(options: dict[str, Any]) -> tuple[Shard | None, str]:
