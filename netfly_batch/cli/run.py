@@ -260,6 +260,12 @@ if TYPE_CHECKING:
     help="Only the first N prompts of INPUT (invalid lines counted); rerun with a larger N "
     "to go on.",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Read INPUT and OUT, send and write nothing, and print what a run would do "
+    "(counts, invalid lines, tokens, the first request body). Exit 1 if lines are invalid.",
+)
 @click.option("--fresh", is_flag=True, help="Start over: replace OUT instead of resuming from it.")
 @click.option(
     "--max-runtime",
@@ -327,6 +333,8 @@ async def _run(options: dict[str, Any]) -> int:
 
     sim_settings = simulator_settings_from_options(options, "sim-")
     run_settings, client_settings, retry = settings_from_options(options)
+    if options["dry_run"]:
+        return await _dry_run(run_settings)
     stderr = sys.stderr
     endpoint = run_settings.endpoint
     if not options["simulate"] and not run_settings.quiet and not endpoint.working:
@@ -355,6 +363,43 @@ async def _run(options: dict[str, Any]) -> int:
                 BatchRun(run_settings, client_settings, retry, stderr), run_settings
             )
     return await _run_batch(BatchRun(run_settings, client_settings, retry, stderr), run_settings)
+
+
+async def _dry_run(run_settings: RunSettings) -> int:
+    """Print what a run would do; send and write nothing (but --summary-json)."""
+    from ..batch.dry_run import dry_run
+
+    try:
+        report = await dry_run(run_settings)
+    except NetflyError as error:
+        fail(str(error))
+        return EXIT_CANNOT_START
+    click.echo(dry_run_text(report.as_dict()))
+    if run_settings.summary_json:
+        _write_summary(run_settings.summary_json, report.as_dict())
+    return EXIT_SOME_FAILED if report.invalid else EXIT_OK
+
+
+def dry_run_text(data: dict[str, Any]) -> str:
+    """The dry run's report for a person."""
+    lines = [
+        f"dry run: {data['to_send']} prompts would be sent to {data['endpoint']} "
+        f"({data['new']} new, {data['redone_changed']} redone because changed, "
+        f"{data['error_retried']} errors retried); {data['skipped_ok']} already ok; "
+        f"{data['invalid']} invalid lines",
+        f"estimated input tokens: {data['input_tokens']} (characters / 4); largest "
+        "possible output: "
+        + (f"{data['max_output_tokens']} tokens (max_tokens summed)"
+           if data["max_output_tokens"] is not None else "unbounded (max_tokens not set)"),
+    ]  # fmt: skip
+    for reason, group in data["invalid_groups"].items():
+        shown = ", ".join(map(str, group["first_lines"]))
+        more = ", ..." if group["count"] > len(group["first_lines"]) else ""
+        lines.append(f"invalid ({group['count']}): {reason} (lines {shown}{more})")
+    if data["first_body"] is not None:
+        body = orjson.dumps(data["first_body"], option=orjson.OPT_INDENT_2).decode()
+        lines.append(f"first request body:\n{body}")
+    return "\n".join(lines)
 
 
 async def _run_batch(batch: BatchRun, run_settings: RunSettings) -> int:
