@@ -1,4 +1,5 @@
-"""What is made from OUT files once a run wrote them: `merge` (and export, report).
+"""What is made from OUT files once a run wrote them: `merge`, `export` (a report
+belongs here too), over one shared reader (`read`).
 
-Imports the batch layer (to read prompts), the core, never the commands.
+Imports the batch layer (to read prompts) and the core, never the commands.
 """
