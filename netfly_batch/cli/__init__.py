@@ -11,6 +11,7 @@ import click
 
 from .export import export
 from .merge import merge
+from .report import report
 from .run import run
 from .serve import serve
 
@@ -32,3 +33,4 @@ main.add_command(run)
 main.add_command(serve)
 main.add_command(merge)
 main.add_command(export)
+main.add_command(report)

@@ -1,0 +1,83 @@
+"""`netfly-batch report`: what a run did, in numbers, in the terminal (and as JSON)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import NetflyError
+from .process import EXIT_CANNOT_START, EXIT_OK, fail
+
+
+@click.command()
+@click.argument(
+    "sources", metavar="OUT...", nargs=-1, required=True, type=click.Path(dir_okay=False)
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Also write the numbers as JSON to FILE.",
+)
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The prompts file: count its ids with no result yet (work left).",
+)
+@click.option(
+    "--price-in",
+    type=click.FloatRange(0),
+    default=None,
+    metavar="USD",
+    help="USD per million prompt tokens (to show the cost).",
+)
+@click.option(
+    "--price-out",
+    type=click.FloatRange(0),
+    default=None,
+    metavar="USD",
+    help="USD per million completion tokens.",
+)
+def report(
+    sources: tuple[str, ...],
+    json_path: str | None,
+    input_path: str | None,
+    price_in: float | None,
+    price_out: float | None,
+) -> None:
+    """Report on result files (one run, shards, merged or not): counts, errors by kind,
+    attempts, latency, tokens and cost, time.
+
+    \b
+    Exit codes: 0 reported; 3 a file cannot be read or written.
+
+    \b
+    Example:
+      netfly-batch report out.jsonl --input prompts.jsonl --price-in 0.15 --price-out 0.6
+    """
+    from pathlib import Path
+
+    import orjson
+
+    from ..outputs.report import build_report
+    from ..outputs.report_text import render
+
+    try:
+        built = build_report([Path(s) for s in sources], Path(input_path) if input_path else None)
+    except NetflyError as error:
+        fail(str(error))
+        sys.exit(EXIT_CANNOT_START)
+    data = built.as_dict(price_in, price_out)
+    click.echo(render(data, colour=sys.stdout.isatty()))
+    if json_path:
+        try:
+            Path(json_path).write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+        except OSError as error:
+            fail(f"cannot write {json_path}: {error.strerror}")
+            sys.exit(EXIT_CANNOT_START)
+    sys.exit(EXIT_OK)

@@ -1,0 +1,103 @@
+"""A report's numbers (`RunReport.as_dict()`) as text for a terminal: aligned, with colour
+when asked, and a compact chart of results per minute. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+BARS = " ▁▂▃▄▅▆▇█"
+CHART_WIDTH = 60
+STATUS_COLOURS = {"ok": "green", "error": "red", "invalid": "yellow"}
+
+
+def render(data: dict[str, Any], colour: bool = False) -> str:
+    """The whole report."""
+
+    def head(text: str) -> str:
+        return click.style(text, bold=True) if colour else text
+
+    def tint(text: str, status: str) -> str:
+        hue = STATUS_COLOURS.get(status)
+        return click.style(text, fg=hue) if colour and hue else text
+
+    lines = [head(f"{data['results']} results")]
+    for status, item in data["by_status"].items():
+        lines.append("  " + tint(f"{status:8} {item['count']:>9}  {item['share']:6.1%}", status))
+    if data["left_to_do"] is not None:
+        lines.append(f"  {'to do':8} {data['left_to_do']:>9}  (input ids with no result)")
+    if data["unreadable_lines"]:
+        lines.append(f"  {data['unreadable_lines']} lines are not results (skipped)")
+    if data["error_groups"]:
+        lines += ["", head("errors, largest group first")]
+        for group in data["error_groups"]:
+            kind = " ".join(
+                str(part)
+                for part in (group["type"], group["status"], group["code"])
+                if part is not None
+            )
+            lines.append(
+                f"  {group['count']:>9}  {kind}: e.g. {group['example_id']}: "
+                f"{_short(group['example_message'])}"
+            )
+    if data["attempts"]:
+        spread = ", ".join(f"{k}: {v}" for k, v in data["attempts"].items())
+        lines += ["", head("attempts"), f"  {spread}  ({data['retried_share']:.1%} needed a retry)"]
+    latency = data["latency_s"]
+    if latency["p50"] is not None:
+        lines += [
+            "",
+            head("latency (elapsed_s)"),
+            "  "
+            + "  ".join(
+                f"{name} {_seconds(latency[name])}" for name in ("p50", "p90", "p99", "max")
+            ),
+            "  slowest: "
+            + ", ".join(f"{s['id']} ({_seconds(s['elapsed_s'])})" for s in data["slowest"]),
+        ]
+    if data["tokens"]:
+        tokens = data["tokens"]
+        per = data["tokens_per_result"]
+        lines += ["", head("tokens")]
+        for name in ("prompt", "completion", "reasoning", "total"):
+            if name in tokens:
+                lines.append(f"  {name:10} {tokens[name]:>12,}  {per.get(name, 0):>9,.1f} a result")
+        if data["cost_usd"] is not None:
+            lines.append(f"  cost       {data['cost_usd']:>12,.4f} USD")
+    if data["first_finished_at"]:
+        lines += [
+            "",
+            head("time"),
+            f"  {data['first_finished_at']} .. {data['last_finished_at']}",
+            f"  results a minute: {chart(list(data['per_minute'].values()))}",
+            "  models: " + _models(data["models"]),
+        ]
+    return "\n".join(lines)
+
+
+def chart(counts: list[int], width: int = CHART_WIDTH) -> str:
+    """A one-line bar chart of `counts` (grouped to at most `width` bars), with its peak."""
+    if not counts:
+        return ""
+    size = -(-len(counts) // width)
+    groups = [sum(counts[i : i + size]) for i in range(0, len(counts), size)]
+    peak = max(groups) or 1
+    bars = "".join(BARS[round(value / peak * (len(BARS) - 1))] for value in groups)
+    per = "minute" if size == 1 else f"{size} minutes"
+    return f"{bars}  (peak {peak} a {per})"
+
+
+def _models(models: dict[str, int]) -> str:
+    return ", ".join(f"{model} ({count})" for model, count in models.items())
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _short(text: str, limit: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

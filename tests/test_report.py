@@ -1,0 +1,123 @@
+"""`netfly-batch report`: counts, error groups, attempts, latency, tokens, cost and time,
+read from OUT files as merge reads them, with fixed-size aggregates."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import orjson
+from click.testing import CliRunner
+
+from netfly_batch.cli import main
+from netfly_batch.outputs.report import build_report
+from netfly_batch.outputs.report_text import chart
+from netfly_batch.results import Result
+
+
+def ok(prompt_id: str, line: int, elapsed: float, attempts: int = 1,
+       at: str = "2026-01-01T10:00:00.000Z", reasoning: int = 0) -> bytes:  # fmt: skip
+    usage = {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14,
+             "completion_tokens_details": {"reasoning_tokens": reasoning}}  # fmt: skip
+    return Result(prompt_id, "ok", attempts, "x", None, line, model="m", finish_reason="stop",
+                  usage=usage, elapsed_s=elapsed, finished_at=at,
+                  request_hash="0" * 16).to_line()  # fmt: skip
+
+
+def failed(prompt_id: str, line: int, status: int | None, message: str) -> bytes:
+    error = {"type": "http_error" if status else "transport_error", "message": message}
+    if status:
+        error["status"] = status
+    return Result(prompt_id, "error", 5, None, error, line, elapsed_s=1.0,
+                  finished_at="2026-01-01T10:01:30.000Z").to_line()  # fmt: skip
+
+
+def test_numbers_of_a_run(tmp_path):
+    """Statuses with shares, errors largest group first, attempts, tokens, cost, minutes."""
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(
+        ok("a", 1, 0.5, attempts=2, reasoning=3)
+        + ok("b", 2, 1.5, at="2026-01-01T10:02:10.000Z")
+        + failed("c", 3, 503, "busy") + failed("d", 4, 503, "busy again")
+        + failed("e", 5, None, "connection dropped")
+        + Result("f", "invalid", 0, None, {"type": "invalid_line", "message": "m"}, 6,
+                 finished_at="2026-01-01T10:01:00.000Z").to_line()
+        + b"not a result\n"
+    )  # fmt: skip
+    data = build_report([out]).as_dict(price_in=1.0, price_out=2.0)
+    assert data["results"] == 6
+    assert data["by_status"]["ok"] == {"count": 2, "share": round(2 / 6, 4)}
+    assert data["unreadable_lines"] == 1
+    first, second = data["error_groups"]
+    assert (first["type"], first["status"], first["count"], first["example_id"]) == (
+        "http_error", 503, 2, "c")  # fmt: skip
+    assert (second["type"], second["count"]) == ("transport_error", 1)
+    assert data["attempts"] == {"1": 1, "2": 1, "5": 3}
+    assert data["retried_share"] == 0.8
+    assert data["tokens"] == {"prompt": 20, "completion": 8, "total": 28, "reasoning": 3}
+    assert data["tokens_per_result"]["prompt"] == 10.0
+    assert data["cost_usd"] == round((20 * 1.0 + 8 * 2.0) / 1e6, 6)
+    assert data["per_minute"] == {"2026-01-01T10:00": 1, "2026-01-01T10:01": 4,
+                                  "2026-01-01T10:02": 1}  # fmt: skip
+    assert data["models"] == {"m": 2}
+    assert data["slowest"][0] == {"id": "b", "elapsed_s": 1.5}
+
+
+def test_latency_quantiles_come_within_a_bin_of_the_exact_ones(tmp_path):
+    """The histogram's p50/p90/p99 are within 2.5 % of the exact quantiles."""
+    rng = random.Random(7)
+    values = [rng.lognormvariate(-1, 1) for _ in range(5000)]
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"".join(ok(f"p{i}", i, round(v, 4)) for i, v in enumerate(values)))
+    report = build_report([out])
+    ordered = sorted(round(v, 4) for v in values)
+    for q in (0.5, 0.9, 0.99):
+        exact = ordered[int(q * len(ordered)) - 1]
+        assert abs(report.latency_quantile(q) / exact - 1) < 0.025, q
+    assert report.latency_max_s == ordered[-1]
+    assert [s for s, _ in sorted(report.slowest, reverse=True)] == ordered[::-1][:5]
+
+
+def test_the_latest_result_per_id_counts_and_work_left_is_shown(tmp_path):
+    """Across shards an id's latest result counts once; --input shows ids still to do."""
+    first, second = tmp_path / "out.0.jsonl", tmp_path / "out.1.jsonl"
+    first.write_bytes(failed("a", 1, 500, "x"))
+    second.write_bytes(ok("a", 1, 0.1, at="2026-01-01T11:00:00.000Z") + ok("b", 2, 0.1))
+    prompts = tmp_path / "in.jsonl"
+    prompts.write_bytes(b"".join(orjson.dumps({"id": i, "prompt": "p"}) + b"\n"
+                                 for i in ("a", "b", "c", "d")))  # fmt: skip
+    summary = tmp_path / "report.json"
+    result = CliRunner().invoke(main, ["report", str(first), str(second), "--input",
+                                       str(prompts), "--json", str(summary)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = orjson.loads(summary.read_bytes())
+    assert data["by_status"] == {"ok": {"count": 2, "share": 1.0}}
+    assert data["left_to_do"] == 2
+    assert "to do            2" in result.output
+    assert "\x1b[" not in result.output  # plain text when not a terminal
+
+
+def test_an_unreadable_file_exits_3(tmp_path):
+    """A file that cannot be read is named, exit 3."""
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "missing.jsonl")])
+    assert result.exit_code == 3
+    assert "cannot read" in result.output
+
+
+def test_chart_groups_minutes_into_bars():
+    """One bar per minute up to the width; more minutes are grouped, the peak named."""
+    assert chart([1, 2, 4]) == "▂▄█  (peak 4 a minute)"
+    long = chart([1] * 120, width=60)
+    assert long.startswith("█" * 60)
+    assert long.endswith("(peak 2 a 2 minutes)")
+    assert chart([]) == ""
+
+
+def test_a_million_result_report_stays_small(tmp_path: Path):
+    """Aggregates are fixed-size: a large OUT adds bins and counters, never rows."""
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"".join(ok(f"p{i}", i, 0.01 * (i % 300 + 1)) for i in range(20000)))
+    report = build_report([out])
+    assert report.total == 20000
+    assert len(report.latency_bins) <= 300
+    assert len(report.slowest) == 5
