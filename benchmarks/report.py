@@ -207,6 +207,11 @@ def render(results: dict[str, Any]) -> str:
             f"{data['wall_s']:.2f} s, peak RSS {data['peak_rss_mb']:.1f} MB, "
             f"{data['requests_sent']} requests sent"
         )
+        if data.get("report_wall_s") is not None:
+            lines.append(
+                f"report over the same OUT: {data['report_wall_s']:.2f} s, "
+                f"peak RSS {data['report_peak_rss_mb']:.1f} MB"
+            )
         if data.get("zst_wall_s") is not None:
             lines.append(
                 f"resume with INPUT as .zst: {data['zst_wall_s']:.2f} s "

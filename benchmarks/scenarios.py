@@ -329,6 +329,12 @@ def resume(ctx: Context, count: int, concurrency: int) -> dict[str, Any]:
         runs = reruns(ctx, server, input_path, output, count, concurrency, "resume")
         zst_runs = reruns(ctx, server, compressed, output, count, concurrency, "resume .zst")
     ok_lines = check_ok(output, count, "resume (OUT after the reruns)")
+    report = run_process([*netfly_command(), "report", str(output)], log_path=ctx.log,
+                         timeout_s=ctx.timeout_s(count), cpus=ctx.client_cpus)  # fmt: skip
+    if report.exit_code != 0:
+        raise BenchmarkError(f"report: exit code {report.exit_code}; see {ctx.log}")
+    note(f"  report over {count} results: {report.wall_s:.2f} s, "
+         f"peak RSS {report.peak_rss_mb:.1f} MB")  # fmt: skip
     wall_s = median([r["wall_s"] for r in runs])
     zst_wall_s = median([r["wall_s"] for r in zst_runs])
     return {
@@ -340,6 +346,8 @@ def resume(ctx: Context, count: int, concurrency: int) -> dict[str, Any]:
         "wall_s": round(wall_s, 3),
         "zst_wall_s": round(zst_wall_s, 3),
         "zst_vs_plain": round(zst_wall_s / wall_s, 3) if wall_s else None,
+        "report_wall_s": round(report.wall_s, 3),
+        "report_peak_rss_mb": report.peak_rss_mb,
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
         "requests_sent": max(r["requests_sent"] for r in [*runs, *zst_runs]),
     }

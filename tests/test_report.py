@@ -121,3 +121,19 @@ def test_a_million_result_report_stays_small(tmp_path: Path):
     assert report.total == 20000
     assert len(report.latency_bins) <= 300
     assert len(report.slowest) == 5
+
+
+def test_the_run_summary_counts_the_tokens_of_its_results(tmp_path):
+    """run's --summary-json and summary line carry the tokens of the results it wrote."""
+    prompts = tmp_path / "in.jsonl"
+    prompts.write_bytes(b"".join(orjson.dumps({"id": f"p{i}", "prompt": f"say {i} words"})
+                                 + b"\n" for i in range(5)))  # fmt: skip
+    out, summary = tmp_path / "out.jsonl", tmp_path / "summary.json"
+    result = CliRunner().invoke(main, ["run", str(prompts), "-o", str(out), "--simulate",
+                                       "--summary-json", str(summary)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    usages = [orjson.loads(line)["usage"] for line in out.read_bytes().splitlines()]
+    data = orjson.loads(summary.read_bytes())
+    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        assert data[name] == sum(usage[name] for usage in usages) > 0
+    assert f"{data['total_tokens']} tokens ({data['prompt_tokens']} prompt" in result.output

@@ -50,6 +50,9 @@ class Counters:
     rate_limited: int = 0  # 429 answers seen by this run
     invalid_output_attempts: int = 0  # answers that were not the JSON or calls asked for
     invalid_output: int = 0  # results that ended so (every attempt's answer invalid)
+    prompt_tokens: int = 0  # usage of the results this run wrote: what this run cost
+    completion_tokens: int = 0
+    total_tokens: int = 0
     torn_lines_set_aside: int = 0
     compacted_lines: int = 0
     concurrency_limit: int = 0
@@ -61,12 +64,25 @@ class Counters:
             self.ok += 1
             if not result.has_output:
                 self.empty_ok += 1
+            usage = result.usage
+            if usage:
+                self._add_usage(usage)
         elif result.status == "error":
             self.error += 1
             if result.error and result.error.get("type") == "invalid_output":
                 self.invalid_output += 1
         else:
             self.invalid += 1
+
+    def _add_usage(self, usage: dict[str, Any]) -> None:
+        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        total = usage.get("total_tokens")
+        if prompt.__class__ is int:
+            self.prompt_tokens += prompt
+        if completion.__class__ is int:
+            self.completion_tokens += completion
+        if total.__class__ is int:
+            self.total_tokens += total
 
     def summary(self, outcome: str) -> dict[str, Any]:
         """The summary as a JSON-able dict."""
@@ -91,6 +107,9 @@ def summary_line(summary: dict[str, Any]) -> str:
         f"netfly-batch: {', '.join(parts)}; {summary['attempts']} attempts in "
         f"{summary['wall_s']:.1f} s ({summary['requests_per_s']:.1f} requests/s)"
     )
+    if summary["total_tokens"]:
+        text += (f"; {summary['total_tokens']} tokens ({summary['prompt_tokens']} prompt, "
+                 f"{summary['completion_tokens']} completion)")  # fmt: skip
     notes = []
     if summary["redone_changed"]:
         notes.append(f"{summary['redone_changed']} redone because their input changed")

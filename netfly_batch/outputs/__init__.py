@@ -1,5 +1,5 @@
-"""What is made from OUT files once a run wrote them: `merge`, `export` (a report
-belongs here too), over one shared reader (`read`).
+"""What is made from OUT files once a run wrote them: `merge`, `export` and `report`
+(with `report_text`), over one shared reader (`read`).
 
 Imports the batch layer (to read prompts) and the core, never the commands.
 """
