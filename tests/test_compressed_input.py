@@ -105,3 +105,19 @@ def test_a_truncated_gzip_is_a_clear_error_and_loses_nothing(tmp_path):
     assert f"cannot read {source}" in result.output
     assert "truncated or corrupt" in result.output
     assert all(row["status"] in ("ok", "invalid") for row in rows(out))  # every line parses
+
+
+def test_merge_and_report_read_a_compressed_input(tmp_path):
+    """`merge --input` and `report --input` read a .gz prompts file like a plain one."""
+    source = tmp_path / "prompts.jsonl.gz"
+    source.write_bytes(COMPRESSORS["gzip"](dataset(repeat=False)))
+    out = tmp_path / "out.jsonl"
+    assert invoke(str(source), "-o", str(out), "--limit", "30").exit_code == 0
+    merged = CliRunner().invoke(main, ["merge", str(out), "-o", str(tmp_path / "m.jsonl"),
+                                       "--input", str(source)])  # fmt: skip
+    assert merged.exit_code == 6  # partial: the ten prompts past the limit
+    assert "10 input ids have no result" in merged.output
+    reported = CliRunner().invoke(main, ["report", str(out), "--input", str(source),
+                                         "--json", str(tmp_path / "r.json")])  # fmt: skip
+    assert reported.exit_code == 0, reported.output
+    assert orjson.loads((tmp_path / "r.json").read_bytes())["left_to_do"] == 10

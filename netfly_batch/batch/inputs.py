@@ -139,6 +139,22 @@ class InputFile:
         return ThreadedLines(loop, fd=fd)
 
 
+@contextlib.contextmanager
+def input_lines(path: str) -> Iterator[Iterable[bytes]]:
+    """The lines of a prompts file named by its path, decompressed if it is compressed
+    (for `merge --input` and `report --input`); an unreadable file is `InputFileError`."""
+    try:
+        kind = compression_of(path)
+    except OSError as exc:
+        raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc
+    if kind is None:
+        with open(path, "rb") as handle:
+            yield handle
+        return
+    with open_decompressed(path, kind) as handle:
+        yield checked_lines(handle, path, kind)
+
+
 def open_input(path: str) -> IO[bytes] | None:
     """The input as a binary line iterator; "-" is standard input. None for a pipe or
     FIFO named by its path: opening one waits for its writer, so its reader thread does."""

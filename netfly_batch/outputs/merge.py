@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..batch.inputs import input_lines
 from ..batch.prompts import Prompt, read_prompts
 from ..errors import OutputError
-from .read import open_result_file, select_latest
+from .read import select_latest
 
 
 @dataclass(slots=True)
@@ -68,7 +69,7 @@ def _write_atomically(sources: list[Path], places: set[tuple[int, int]], target:
 
 
 def _input_ids(path: Path) -> Iterable[str]:
-    with open_result_file(path) as handle:
-        for item in read_prompts(handle):
+    with input_lines(str(path)) as lines:
+        for item in read_prompts(lines):
             if isinstance(item, Prompt):
                 yield item.id

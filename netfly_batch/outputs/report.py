@@ -18,8 +18,9 @@ from typing import Any
 
 import orjson
 
+from ..batch.inputs import input_lines
 from ..batch.prompts import Prompt, read_prompts
-from .read import LineReader, open_result_file, select_latest
+from .read import LineReader, select_latest
 
 LATENCY_BINS_PER_DECADE = 100  # bin edges 10**(k/100) s: quantiles within about 2.3 %
 LATENCY_MIN_S = 1e-3
@@ -145,8 +146,8 @@ def build_report(sources: list[Path], input_path: Path | None = None) -> RunRepo
         for chosen in selection.chosen(answered_ids_only_once=True):
             _add(report, orjson.loads(reader.line_at(chosen.place)))
     if input_path is not None:
-        with open_result_file(input_path) as handle:
-            ids = {item.id for item in read_prompts(handle) if isinstance(item, Prompt)}
+        with input_lines(str(input_path)) as lines:
+            ids = {item.id for item in read_prompts(lines) if isinstance(item, Prompt)}
         report.left_to_do = sum(1 for i in ids if i not in selection.latest)
     return report
 
