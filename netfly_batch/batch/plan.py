@@ -49,6 +49,11 @@ class Planner:
         self.superseding = 0  # jobs whose id OUT already has a result for
         self.redone_changed = 0  # of those, ok results whose request has changed
         self._checkers: dict[bytes, AnswerChecker | None] = {}  # built once per schema/tools
+        output = settings.output  # the run's own spec: its checker and format built once
+        self._run_checker = None if output is None else AnswerChecker(output)
+        self._response_format = (
+            output.response_format() if output is not None and output.send_format else None
+        )
 
     def owns(self, prompt_id: str) -> bool:
         """True when this run's shard (if any) sends the id."""
@@ -68,6 +73,8 @@ class Planner:
         try:
             body = self.body(item)
             check = self.checker(body)
+            if self._response_format is not None and "response_format" not in body:
+                body["response_format"] = self._response_format  # shared: bodies are read
         except InputError as error:  # reported by the id's own shard
             return InvalidLine(item.id, item.line_no, error.reason, item.metadata)
         except SchemaFileError as error:  # the line's own schema or tool parameters
@@ -97,19 +104,17 @@ class Planner:
             raise InputError(prompt.line_no, str(error)) from None
         body = endpoint.build_body(model, prompt.messages, params)
         body["stream"] = True
-        output = self.settings.output
-        if output is not None and output.send_format and "response_format" not in body:
-            body["response_format"] = output.response_format()
         return body
 
     def checker(self, body: dict[str, Any]) -> AnswerChecker | None:
         """What the answers to `body` must be: the line's own `response_format`, else the
         run's spec; its tools' calls (unless --no-check-tool-calls). None: nothing."""
-        if "response_format" in body:
-            spec = spec_of_response_format(body["response_format"])
-        else:
-            spec = self.settings.output
+        own_format = "response_format" in body
         tools = body.get("tools") if self.settings.check_tool_calls else None
+        if not own_format and not tools:
+            return self._run_checker  # the common case: no dict built, no key computed
+        spec = spec_of_response_format(body["response_format"]) if own_format else (
+            self.settings.output)  # fmt: skip
         if spec is None and not tools:
             return None
         key = orjson.dumps([None if spec is None else spec.fingerprint(), tools],
