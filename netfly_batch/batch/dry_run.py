@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import redact
+from ..http.flow import estimate_input_tokens, output_limit
 from .inputs import InputFile, check_paths
 from .ledger import LedgerState, scan_into
 from .linesource import WAIT
@@ -80,6 +81,7 @@ async def dry_run(settings: RunSettings) -> DryRunReport:
         if owns(prompt_id):
             report.skipped_ok += 1
 
+    sent = 0
     max_tokens: int | None = 0
     try:
         lines = source.lines(asyncio.get_running_loop())
@@ -93,29 +95,19 @@ async def dry_run(settings: RunSettings) -> DryRunReport:
                     await ready()
                 continue
             assert isinstance(job, Job)
-            _count(report, job, state)
-            limit = job.body.get("max_tokens", job.body.get("max_completion_tokens"))
-            max_tokens = max_tokens + limit if isinstance(limit, int) and max_tokens is not None \
-                else None  # fmt: skip
+            sent += 1
+            report.first_body = report.first_body or job.body
+            report.input_tokens += estimate_input_tokens(job.body)
+            limit = output_limit(job.body)
+            max_tokens = None if limit is None or max_tokens is None else max_tokens + limit
     finally:
         source.close()
-    report.max_output_tokens = max_tokens if report.to_send else 0
+    # The planner counted the jobs whose id OUT had (and which of those were ok).
+    report.redone_changed = planner.redone_changed
+    report.error_retried = planner.superseding - planner.redone_changed
+    report.new = sent - planner.superseding
+    report.max_output_tokens = max_tokens if sent else 0
     return report
-
-
-def _count(report: DryRunReport, job: Job, state: LedgerState) -> None:
-    prompt_id = job.prompt.id
-    if state.has_ok(prompt_id):
-        report.redone_changed += 1
-    elif state.has(prompt_id):
-        report.error_retried += 1
-    else:
-        report.new += 1
-    chars = sum(len(m["content"]) for m in job.body.get("messages", ())
-                if isinstance(m.get("content"), str))  # fmt: skip
-    report.input_tokens += chars // 4
-    if report.first_body is None:
-        report.first_body = job.body
 
 
 def _invalid(report: DryRunReport, line: InvalidLine) -> None:

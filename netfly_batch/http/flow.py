@@ -37,6 +37,11 @@ class FlowSettings:
 
 def estimate_tokens(body: Mapping[str, Any]) -> int:
     """Tokens a request may use: characters of the messages / 4, plus max_tokens."""
+    return estimate_input_tokens(body) + (output_limit(body) or 0)
+
+
+def estimate_input_tokens(body: Mapping[str, Any]) -> int:
+    """The prompt's tokens, estimated as characters of the messages / 4."""
     chars = 0
     for message in body.get("messages") or ():
         content = message.get("content") if isinstance(message, dict) else None
@@ -46,8 +51,13 @@ def estimate_tokens(body: Mapping[str, Any]) -> int:
             chars += sum(
                 len(str(part.get("text", ""))) for part in content if isinstance(part, dict)
             )
-    limit = body.get("max_tokens") or body.get("max_completion_tokens") or 0
-    return chars // 4 + (limit if isinstance(limit, int) else 0)
+    return chars // 4
+
+
+def output_limit(body: Mapping[str, Any]) -> int | None:
+    """The most tokens the answer may have (`max_tokens` or `max_completion_tokens`)."""
+    limit = body.get("max_tokens") or body.get("max_completion_tokens")
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
 
 
 class TokenBucket:
