@@ -37,8 +37,11 @@ def compression_of(path: str) -> str | None:
     return None
 
 
-def open_decompressed(path: str, kind: str) -> IO[bytes]:
-    """The decompressed bytes of `path`, as a binary file to iterate by lines."""
+def open_decompressed(path: str, kind: str | None) -> IO[bytes]:
+    """The decompressed bytes of `path`, as a binary file to iterate by lines (the file
+    itself when `kind` is None)."""
+    if kind is None:
+        return open(path, "rb")
     if kind == "gzip":
         return cast(IO[bytes], gzip.open(path, "rb"))
     if kind == "bzip2":
@@ -75,21 +78,6 @@ def checked_lines(handle: IO[bytes], path: str, kind: str) -> Iterator[bytes]:
         yield from handle
     except read_errors() as error:
         raise corrupt(path, kind, error) from None
-
-
-def count_decompressed_lines(path: str, kind: str) -> int | None:
-    """Lines of a compressed file (decompressed once more); None when it cannot be read
-    to its end (the reading itself then reports why)."""
-    count, last = 0, b"\n"
-    unreadable: tuple[type[Exception], ...] = (*read_errors(), InputFileError)
-    try:
-        with open_decompressed(path, kind) as handle:
-            while block := handle.read(READ_BYTES):
-                count += block.count(b"\n")
-                last = block[-1:]
-    except unreadable:
-        return None
-    return count + (last != b"\n")
 
 
 def corrupt(path: str, kind: str, error: BaseException) -> InputFileError:

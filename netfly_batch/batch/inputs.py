@@ -15,7 +15,7 @@ import os
 import stat
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import IO
 
 from ..errors import InputFileError, OutputError
@@ -23,8 +23,8 @@ from .bloom import BloomFilter
 from .compressed import (
     checked_lines,
     compression_of,
-    count_decompressed_lines,
     open_decompressed,
+    read_errors,
 )
 from .linesource import WAIT, ThreadedLines, Wait
 from .prompts import SeenIds
@@ -86,10 +86,9 @@ class InputFile:
     def _all_lines(self, loop: asyncio.AbstractEventLoop) -> Iterable[bytes | Wait]:
         if self.rereadable:
             assert self._handle is not None
+            self.total_lines = count_lines(self.path, self.compression)
             if self.compression is None:
-                self.total_lines = count_lines(Path(self.path))
                 return self._handle
-            self.total_lines = count_decompressed_lines(self.path, self.compression)
             return checked_lines(self._handle, self.path, self.compression)
         self._piped = self._reader_thread(loop)
         source = self._piped or self._handle
@@ -111,15 +110,9 @@ class InputFile:
         settled by a second pass); None (exact ids) for what cannot be read twice."""
         return BloomFilter(self.total_lines or 0) if self.rereadable else None
 
-    @contextlib.contextmanager
-    def reopen(self) -> Iterator[Iterable[bytes]]:
+    def reopen(self) -> AbstractContextManager[Iterable[bytes]]:
         """INPUT's lines from its start again, for the second pass (regular files only)."""
-        if self.compression is None:
-            with open(self.path, "rb") as handle:
-                yield handle
-            return
-        with open_decompressed(self.path, self.compression) as handle:
-            yield checked_lines(handle, self.path, self.compression)
+        return input_lines(self.path)
 
     def close(self) -> None:
         """Close INPUT (never standard input itself)."""
@@ -142,17 +135,13 @@ class InputFile:
 @contextlib.contextmanager
 def input_lines(path: str) -> Iterator[Iterable[bytes]]:
     """The lines of a prompts file named by its path, decompressed if it is compressed
-    (for `merge --input` and `report --input`); an unreadable file is `InputFileError`."""
+    (the second pass, `merge --input`, `report --input`); unreadable: `InputFileError`."""
     try:
         kind = compression_of(path)
     except OSError as exc:
         raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc
-    if kind is None:
-        with open(path, "rb") as handle:
-            yield handle
-        return
     with open_decompressed(path, kind) as handle:
-        yield checked_lines(handle, path, kind)
+        yield handle if kind is None else checked_lines(handle, path, kind)
 
 
 def open_input(path: str) -> IO[bytes] | None:
@@ -181,21 +170,16 @@ def check_paths(input_path: str, output_path: str) -> None:
         raise OutputError(f"OUT is the same file as INPUT ({output_path}); choose another OUT")
 
 
-def count_lines(path: Path) -> int | None:
-    """Lines of a regular file, counted in 1 MiB blocks (about a second per GB)."""
+def count_lines(path: str, compression: str | None = None) -> int | None:
+    """Lines of a regular file (decompressed, if it is), counted in 1 MiB blocks (about a
+    second per GB); None when it cannot be read to its end (reading it then says why)."""
+    count, last = 0, b"\n"
+    unreadable: tuple[type[Exception], ...] = (*read_errors(), InputFileError)
     try:
-        size = path.stat().st_size
-        count = 0
-        with open(path, "rb") as handle:
+        with open_decompressed(path, compression) as handle:
             while block := handle.read(1 << 20):
                 count += block.count(b"\n")
-            if size and not _ends_with_newline(handle, size):
-                count += 1
-        return count
-    except OSError:
+                last = block[-1:]
+    except unreadable:
         return None
-
-
-def _ends_with_newline(handle: IO[bytes], size: int) -> bool:
-    handle.seek(size - 1)
-    return handle.read(1) == b"\n"
+    return count + (last != b"\n")
