@@ -22,6 +22,6 @@ async def complete(
     proxy = kwargs.pop("proxy", None)
     settings, retry, params = FreeNetfly.split_kwargs(proxy, kwargs)
     endpoint = endpoint_of(settings)
-    body = endpoint.build_body(endpoint.resolve_model(model), messages, params)
+    body = endpoint.request_body(model, messages, params)
     async with ChatClient(settings, retry, endpoint=endpoint) as client:
         return await client.complete(body)

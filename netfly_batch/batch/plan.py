@@ -98,11 +98,11 @@ class Planner:
         """The request body of a prompt: run defaults, then the line's own parameters."""
         params = {**self.settings.params, **prompt.params}
         endpoint = self.settings.endpoint
+        model = params.pop("model", None) or self.settings.model
         try:
-            model = endpoint.resolve_model(params.pop("model", None) or self.settings.model)
+            body = endpoint.request_body(model, prompt.messages, params)
         except ModelNotSupportedError as error:
             raise InputError(prompt.line_no, str(error)) from None
-        body = endpoint.build_body(model, prompt.messages, params)
         body["stream"] = True
         return body
 

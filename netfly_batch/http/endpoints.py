@@ -107,6 +107,13 @@ class Endpoint:
             body["stream_options"] = {"include_usage": True}
         return body
 
+    def request_body(
+        self, model: str | None, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """`build_body` for `model` resolved (`resolve_model`: the default when None; an
+        unknown one raises `ModelNotSupportedError`)."""
+        return self.build_body(self.resolve_model(model), messages, params)
+
 
 FREENETFLY = Endpoint(
     base_url=FREENETFLY_URL,

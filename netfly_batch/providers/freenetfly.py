@@ -78,7 +78,7 @@ class FreeNetfly(AsyncGeneratorProvider, ProviderModelMixin):
         sleep: Sleep | None = kwargs.pop("sleep", None)
         settings, retry, params = cls.split_kwargs(proxy, kwargs)
         endpoint = endpoint_of(settings)
-        body = endpoint.build_body(endpoint.resolve_model(model), messages, params)
+        body = endpoint.request_body(model, messages, params)
         return FragmentStream(cls._fragments(body, client, settings, retry, sleep))
 
     @classmethod
