@@ -267,10 +267,10 @@ def _nothing_known(prompt_id: str, fingerprint: int) -> int:
 
 
 def _load(
-    raw: bytes, line_no: int, bom_allowed: bool = True, id_keys: tuple[str, ...] | None = None
+    raw: bytes, line_no: int, bom_allowed: bool = True, id_key: str | None = None
 ) -> tuple[dict[str, Any], Any, Any] | InvalidLine | None:
     """The line's request part (the object less id and metadata), id and metadata; None
-    for a blank line. One UTF-8 BOM before the first line is ignored. With `id_keys`,
+    for a blank line. One UTF-8 BOM before the first line is ignored. With `id_key`,
     the id is the raw value of that key (`_load_by_field` reads it)."""
     try:
         obj = orjson.loads(raw)
@@ -278,7 +278,7 @@ def _load(
         if not raw.strip():
             return None
         if bom_allowed and line_no == 1 and raw.startswith(_BOM):
-            return _load(raw[len(_BOM) :], line_no, bom_allowed=False, id_keys=id_keys)
+            return _load(raw[len(_BOM) :], line_no, bom_allowed=False, id_key=id_key)
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as bad:
@@ -289,8 +289,8 @@ def _load(
     if not isinstance(obj, dict):
         return InvalidLine(str(line_no), line_no, f"expected a JSON object, got {_json_type(obj)}")
     metadata = obj.pop("metadata", None)
-    if id_keys is not None:
-        return obj, obj.pop(id_keys[0], None), metadata
+    if id_key is not None:
+        return obj, obj.pop(id_key, None), metadata
     prompt_id = obj.pop("id", None)
     custom_id = obj.pop("custom_id", None)
     if prompt_id.__class__ is not str or not prompt_id:  # the common case is a string id
@@ -306,7 +306,7 @@ def _load_by_field(
 ) -> tuple[dict[str, Any], str, Any] | InvalidLine | None:
     """`_load` for --id-field: the id is the value of `id_field` (a string or an
     integer), which is then no part of the request; a line without it is invalid."""
-    loaded = _load(raw, line_no, id_keys=(id_field,))
+    loaded = _load(raw, line_no, id_key=id_field)
     if loaded.__class__ is not tuple:
         return loaded  # None or an InvalidLine
     request, value, metadata = loaded
