@@ -6,17 +6,14 @@ import sys
 
 import click
 
-from ..errors import NetflyError
-from .process import EXIT_CANNOT_START, EXIT_OK, fail
+from .process import EXIT_OK, exit_3_on_file_errors, result_files, status_counts
 
 FORMATS = ("openai-batch", "jsonl", "csv")  # as outputs.export.FORMATS (imported lazily)
 SORTS = ("line", "id", "none")
 
 
 @click.command()
-@click.argument(
-    "sources", metavar="OUT...", nargs=-1, required=True, type=click.Path(dir_okay=False)
-)
+@result_files
 @click.option(
     "-o",
     "--output",
@@ -68,7 +65,7 @@ def export(
 
     from ..outputs.export import export_results
 
-    try:
+    with exit_3_on_file_errors():
         report = export_results(
             [Path(s) for s in sources],
             Path(target),
@@ -76,14 +73,10 @@ def export(
             sort,  # type: ignore[arg-type]  # click.Choice of SORTS
             Path(errors_target) if errors_target else None,
         )
-    except NetflyError as error:
-        fail(str(error))
-        sys.exit(EXIT_CANNOT_START)
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(report.by_status.items()))
+    counts = status_counts(report.by_status)
     errors = f"; {report.errors_written} to {errors_target}" if errors_target else ""
     click.echo(
-        f"netfly-batch: exported {report.written} results to {target} as {fmt}{errors} "
-        f"({counts or 'nothing'})",
+        f"netfly-batch: exported {report.written} results to {target} as {fmt}{errors} ({counts})",
         err=True,
     )
     if report.unreadable_lines:

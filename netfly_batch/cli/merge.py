@@ -6,14 +6,18 @@ import sys
 
 import click
 
-from ..errors import NetflyError
-from .process import EXIT_CANNOT_START, EXIT_MERGE_PARTIAL, EXIT_OK, EXIT_SOME_FAILED, fail
+from .process import (
+    EXIT_MERGE_PARTIAL,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    exit_3_on_file_errors,
+    result_files,
+    status_counts,
+)
 
 
 @click.command()
-@click.argument(
-    "sources", metavar="OUT...", nargs=-1, required=True, type=click.Path(dir_okay=False)
-)
+@result_files
 @click.option(
     "-o",
     "--output",
@@ -46,17 +50,14 @@ def merge(sources: tuple[str, ...], target: str, input_path: str | None) -> None
 
     from ..outputs.merge import merge_outputs
 
-    try:
+    with exit_3_on_file_errors():
         report = merge_outputs(
             [Path(s) for s in sources], Path(target), Path(input_path) if input_path else None
         )
-    except NetflyError as error:
-        fail(str(error))
-        sys.exit(EXIT_CANNOT_START)
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(report.by_status.items()))
+    counts = status_counts(report.by_status)
     click.echo(
         f"netfly-batch: merged {len(sources)} files into {target}: "
-        f"{report.written} lines ({counts or 'nothing'})",
+        f"{report.written} lines ({counts})",
         err=True,
     )
     if report.unreadable_lines:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
+import sys
+from collections.abc import Coroutine, Iterator, Mapping
 from typing import Any, TypeVar
 
 import click
@@ -53,3 +55,26 @@ def setup_logging() -> None:
 
 def fail(message: str) -> None:
     click.echo(f"netfly-batch: error: {message}", err=True)
+
+
+# The OUT files of `merge`, `export` and `report`: shards, runs, merged or not.
+result_files = click.argument(
+    "sources", metavar="OUT...", nargs=-1, required=True, type=click.Path(dir_okay=False)
+)
+
+
+@contextlib.contextmanager
+def exit_3_on_file_errors() -> Iterator[None]:
+    """A `NetflyError` (a file that cannot be read or written) is one line and exit 3."""
+    from ..errors import NetflyError
+
+    try:
+        yield
+    except NetflyError as error:
+        fail(str(error))
+        sys.exit(EXIT_CANNOT_START)
+
+
+def status_counts(by_status: Mapping[str, int]) -> str:
+    """`2 error, 40 ok`, or `nothing`."""
+    return ", ".join(f"{n} {status}" for status, n in sorted(by_status.items())) or "nothing"

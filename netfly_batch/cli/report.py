@@ -6,14 +6,11 @@ import sys
 
 import click
 
-from ..errors import NetflyError
-from .process import EXIT_CANNOT_START, EXIT_OK, fail
+from .process import EXIT_CANNOT_START, EXIT_OK, exit_3_on_file_errors, fail, result_files
 
 
 @click.command()
-@click.argument(
-    "sources", metavar="OUT...", nargs=-1, required=True, type=click.Path(dir_okay=False)
-)
+@result_files
 @click.option(
     "--json",
     "json_path",
@@ -67,11 +64,8 @@ def report(
     from ..outputs.report import build_report
     from ..outputs.report_text import render
 
-    try:
+    with exit_3_on_file_errors():
         built = build_report([Path(s) for s in sources], Path(input_path) if input_path else None)
-    except NetflyError as error:
-        fail(str(error))
-        sys.exit(EXIT_CANNOT_START)
     data = built.as_dict(price_in, price_out)
     click.echo(render(data, colour=sys.stdout.isatty()))
     if json_path:
