@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
-import os
 import time
 from calendar import timegm
 from collections.abc import Callable
@@ -23,6 +22,7 @@ import orjson
 
 from ..errors import OutputError
 from ..wire.answer import Choice, Completion, ToolCall
+from .atomic import atomic_file
 from .read import Chosen, LineReader, select_latest
 
 Format = Literal["openai-batch", "jsonl", "csv"]
@@ -63,12 +63,13 @@ def export_results(
     chosen = _ordered(selection.chosen(answered_ids_only_once=True), sort)
     with (
         LineReader(sources) as reader,
-        _AtomicFile(target) as out,
-        _AtomicFile(errors_target) as errors_out,
+        atomic_file(target, "export") as out,
+        atomic_file(errors_target, "export-errors")
+        if errors_target is not None
+        else contextlib.nullcontext() as errors_out,
     ):
-        assert out.handle is not None  # a target was given
-        write = _writer(fmt, out.handle)
-        write_error = None if errors_out.handle is None else _writer(fmt, errors_out.handle)
+        write = _writer(fmt, out)
+        write_error = None if errors_out is None else _writer(fmt, errors_out)
         for item in chosen:
             record = orjson.loads(reader.line_at(item.place))
             if write_error is not None and _status_code(record) != 200:
@@ -239,39 +240,3 @@ def _epoch(stamp: object) -> int:
         return timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
     except ValueError:
         return 0
-
-
-class _AtomicFile:
-    """A file written beside its target and renamed over it once whole (None: no file)."""
-
-    def __init__(self, target: Path | None) -> None:
-        self.target = target
-        self.handle: IO[bytes] | None = None
-        self._temporary: Path | None = None
-
-    def __enter__(self) -> _AtomicFile:
-        if self.target is not None:
-            self._temporary = self.target.with_name(
-                f".{self.target.name}.export-{os.getpid()}-{id(self)}.tmp"
-            )
-            try:
-                self.handle = open(self._temporary, "wb")
-            except OSError as exc:
-                raise OutputError(f"cannot write {self.target}: {exc.strerror}") from exc
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
-        if self.handle is None or self._temporary is None or self.target is None:
-            return
-        try:
-            if kind is None:
-                self.handle.flush()
-                os.fsync(self.handle.fileno())
-            self.handle.close()
-            if kind is None:
-                os.replace(self._temporary, self.target)
-        except OSError as exc:
-            raise OutputError(f"cannot write {self.target}: {exc.strerror or exc}") from exc
-        finally:
-            with contextlib.suppress(OSError):
-                self._temporary.unlink()

@@ -6,15 +6,13 @@ memory holds one small entry per id, never the results.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..batch.inputs import input_lines
 from ..batch.prompts import Prompt, read_prompts
-from ..errors import OutputError
+from .atomic import atomic_file
 from .read import select_latest
 
 
@@ -46,25 +44,16 @@ def merge_outputs(sources: list[Path], target: Path, input_path: Path | None = N
 
 
 def _write_atomically(sources: list[Path], places: set[tuple[int, int]], target: Path) -> int:
-    temporary = target.with_name(f".{target.name}.merge-{os.getpid()}.tmp")
     written = 0
-    try:
-        with open(temporary, "wb") as out:
-            for number, source in enumerate(sources):
-                with open(source, "rb") as handle:
-                    offset = 0
-                    for line in handle:
-                        if (number, offset) in places:
-                            out.write(line)
-                            written += 1
-                        offset += len(line)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    with atomic_file(target, "merge") as out:
+        for number, source in enumerate(sources):
+            with open(source, "rb") as handle:
+                offset = 0
+                for line in handle:
+                    if (number, offset) in places:
+                        out.write(line)
+                        written += 1
+                    offset += len(line)
     return written
 
 
