@@ -369,3 +369,28 @@ def test_run_simulate_writes_tool_calls_and_reasoning(tmp_path):
     assert rows["r"]["reasoning"] == "Thinking about: Why?"
     assert rows["r"]["request_id"].startswith("req-")
     assert orjson.loads(summary.read_bytes())["empty_ok"] == 0
+
+
+def test_run_asks_for_stream_usage_unless_no_stream_usage(tmp_path):
+    """`run` sends stream_options.include_usage to a server; --no-stream-usage leaves it out."""
+    from click.testing import CliRunner
+    from servers import app_thread, sse_answer
+
+    from netfly_batch.cli import main
+
+    seen: list[dict[str, Any]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(await request.json())
+        return web.Response(body=sse_answer("hi"), content_type="text/event-stream")
+
+    prompts = tmp_path / "in.jsonl"
+    prompts.write_bytes(b'{"id": "a", "prompt": "x"}\n')
+    with app_thread([web.post("/v1/chat/completions", handler)]) as url:
+        for number, extra in enumerate(([], ["--no-stream-usage"])):
+            result = CliRunner().invoke(main, ["run", str(prompts), "-o",
+                                               str(tmp_path / f"out{number}.jsonl"),
+                                               "--base-url", url, *extra])  # fmt: skip
+            assert result.exit_code == 0, result.output
+    assert seen[0]["stream_options"] == {"include_usage": True}
+    assert "stream_options" not in seen[1]
