@@ -72,6 +72,7 @@ class RequestError(NetflyError):
         super().__init__(redact(message))
         self.retryable = retryable
         self.attempts = attempts
+        self.endpoint: str | None = None  # the public base URL of the last attempt's server
 
     @property
     def message(self) -> str:

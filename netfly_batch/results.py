@@ -47,6 +47,7 @@ class Result:
     created: int | None = None
     system_fingerprint: str | None = None
     parsed: Any = None  # choice 0's JSON value, when the answer was checked as JSON
+    endpoint: str | None = None  # the base URL of the last attempt's server; None: not sent
 
     @property
     def has_output(self) -> bool:
@@ -94,6 +95,7 @@ class Result:
                 "created": self.created,
                 "system_fingerprint": self.system_fingerprint,
                 "parsed": self.parsed,
+                "endpoint": self.endpoint,
             },
             option=orjson.OPT_APPEND_NEWLINE,
         )

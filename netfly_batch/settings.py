@@ -34,6 +34,7 @@ MAX_RETRY_AFTER_S = 120.0
 
 CONCURRENCY = 8
 BREAKER_THRESHOLD = 20
+PROBE_AFTER_S = 30.0  # a tripped endpoint of a fleet is tried again after this long
 STOP_GRACE_S = 30.0  # after --max-runtime, how long requests in flight may finish
 
 

@@ -67,7 +67,7 @@ class DryRunReport:
 async def dry_run(settings: RunSettings) -> DryRunReport:
     """Plan every line of INPUT against OUT (read only) and count."""
     check_paths(settings.input_path, settings.output_path)
-    report = DryRunReport(endpoint=redact(settings.endpoint.url))
+    report = DryRunReport(endpoint=", ".join(redact(e.url) for e in settings.endpoints))
     state = LedgerState()
     # Blocking reads are fine here: nothing else runs on the loop during a dry run.
     if Path(settings.output_path).exists():  # noqa: ASYNC240

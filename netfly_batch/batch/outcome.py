@@ -56,6 +56,7 @@ class Counters:
     torn_lines_set_aside: int = 0
     compacted_lines: int = 0
     concurrency_limit: int = 0
+    endpoints: list[dict[str, Any]] | None = None  # a fleet's members: url, ok, errors, ...
     started: float = field(default_factory=time.monotonic)
 
     def count(self, result: Result) -> None:
@@ -89,6 +90,8 @@ class Counters:
         wall_s = time.monotonic() - self.started
         data = asdict(self)
         data.pop("started")
+        if self.endpoints is None:  # one endpoint: the summary is as it always was
+            data.pop("endpoints")
         sent = self.ok + self.error
         data.update(
             outcome=outcome,
@@ -128,4 +131,19 @@ def summary_line(summary: dict[str, Any]) -> str:
         notes.append("a torn last line from a crash was set aside")
     if summary["outcome"] != "finished":
         notes.append(summary["outcome"])
+    for endpoint in summary.get("endpoints") or ():
+        notes.append(endpoint_note(endpoint))
     return text + ("; " + "; ".join(notes) if notes else "")
+
+
+def endpoint_note(endpoint: dict[str, Any]) -> str:
+    """One fleet member's counts, for the summary line."""
+    text = (
+        f"{endpoint['url']}: {endpoint['ok']} ok, {endpoint['errors']} errors, "
+        f"{endpoint['attempts']} attempts"
+    )
+    if endpoint["rate_limited"]:
+        text += f", {endpoint['rate_limited']} 429s"
+    if endpoint["tripped"]:
+        text += f", tripped {endpoint['tripped']}x" + (" (down)" if endpoint["down"] else "")
+    return text

@@ -76,6 +76,7 @@ async def send_job(job: Job, send: SendRequest) -> Result:
         result = _result(
             job, "error", job.attempts_before + error.attempts, started, error=error_fields(error)
         )
+        result.endpoint = error.endpoint
         if isinstance(error, InvalidOutputError) and isinstance(error.answer, Completion):
             add_answer(result, error.answer)  # the last answer, for a person to see
         return result
@@ -134,3 +135,4 @@ def add_answer(result: Result, completion: Completion) -> None:
     result.created = completion.created
     result.system_fingerprint = completion.system_fingerprint
     result.parsed = first.parsed
+    result.endpoint = completion.endpoint

@@ -30,6 +30,7 @@ from .run_settings import RunSettings
 
 if TYPE_CHECKING:  # imported when the first request is sent
     from ..http.client import ChatClient
+    from ..http.fleet import Fleet
 
 
 class BatchRun:
@@ -46,7 +47,7 @@ class BatchRun:
         self.client_settings = client_settings
         self.retry = retry
         self.stderr = stderr
-        self.counters = Counters(concurrency_limit=settings.concurrency)
+        self.counters = Counters(concurrency_limit=settings.pool_size)
         self.ledger = Ledger(Path(settings.output_path))
         self.input = InputFile(settings.input_path, settings.limit)
         self.stop: Stop | None = None
@@ -56,6 +57,7 @@ class BatchRun:
         self._sync_handle: asyncio.TimerHandle | None = None
         self._input_done = False  # every line of INPUT has been taken
         self._client: ChatClient | None = None
+        self._fleet: Fleet | None = None  # several endpoints: made in run()
         self._bar = ProgressBar(None, enabled=False, stream=stderr)  # the real one in run()
         self.flow = FlowControl(
             FlowSettings(
@@ -85,14 +87,21 @@ class BatchRun:
             for signum in INTERRUPTED:  # until OUT is closed: a second signal must find them
                 loop.add_signal_handler(signum, self._on_signal, signum)
             lines = self.input.lines(loop)
+            if self.settings.fleet:
+                self._fleet = self._make_fleet()
             bar = self._bar = ProgressBar(
-                self._estimate_total(), self._progress_enabled(), self.stderr
+                self._estimate_total(),
+                self._progress_enabled(),
+                self.stderr,
+                fleet=self._fleet.members if self._fleet else None,
             )
             try:
                 await self._run_pool(self._jobs(lines, state, planner))
             finally:
                 if self._client is not None:
                     await self._client.close()
+                if self._fleet is not None:
+                    await self._fleet.close()
             if self.stop is None:
                 # ids past a --limit are not "gone from the input": not counted
                 self.counters.not_in_input = 0 if self.input.cut_short else state.not_in_input
@@ -100,6 +109,8 @@ class BatchRun:
                     self.counters.compacted_lines = self.ledger.compact()
         finally:
             self._sync_counters()
+            if self._fleet is not None:
+                self.counters.endpoints = [member.stats() for member in self._fleet.members]
             bar.close(self.counters)
             self.ledger.close()
             self.input.close()
@@ -116,6 +127,8 @@ class BatchRun:
     ) -> Awaitable[Completion]:
         """Send one request; the client (and aiohttp) is set up on the first one, so a
         rerun with nothing left to send never pays for it."""
+        if self._fleet is not None:
+            return self._fleet.complete(body, cost, accept, reask)
         client = self._client
         if client is None:
             from ..http.client import ChatClient
@@ -125,6 +138,18 @@ class BatchRun:
             )
         return client.complete(body, cost, accept, reask)
 
+    def _make_fleet(self) -> Fleet:
+        from ..http.fleet import Fleet
+
+        return Fleet(
+            self.settings.fleet,
+            self.client_settings,
+            self.retry,
+            self.flow.settings,
+            probe_after_s=self.settings.probe_after_s,
+            on_all_down=self._on_trip,
+        )
+
     async def _run_pool(self, jobs: Iterator[Job | Wait]) -> None:
         loop = asyncio.get_running_loop()
         pool = asyncio.ensure_future(
@@ -132,7 +157,7 @@ class BatchRun:
                 jobs,
                 self._send,
                 self._record,
-                self.settings.concurrency,
+                self.settings.pool_size,
                 should_stop=lambda: self.stop is not None,
                 input_ready=self.input.ready,
             )
@@ -176,9 +201,10 @@ class BatchRun:
 
     def _on_trip(self, error: RequestError) -> None:
         if self.stop is None:
+            every = "every endpoint is" if self.settings.fleet else "endpoint"
             self.stop = Stop(
                 "endpoint_down",
-                f"endpoint unreachable: {error.message}; nothing more was sent; rerun to resume",
+                f"{every} unreachable: {error.message}; nothing more was sent; rerun to resume",
             )
             if self._pool is not None:
                 self._pool.cancel()
@@ -206,12 +232,21 @@ class BatchRun:
             self._bar.advance(self.counters)
 
     def _sync_counters(self) -> None:
+        counters = self.counters
         if self._planner is not None:
-            self.counters.redone_changed = self._planner.redone_changed
-        self.counters.attempts = self.flow.attempts
-        self.counters.rate_limited = self.flow.rate_limited
-        self.counters.invalid_output_attempts = self.flow.invalid_output
-        self.counters.concurrency_limit = self.flow.current_limit
+            counters.redone_changed = self._planner.redone_changed
+        if self._fleet is None:
+            flow = self.flow
+            counters.attempts = flow.attempts
+            counters.rate_limited = flow.rate_limited
+            counters.invalid_output_attempts = flow.invalid_output
+            counters.concurrency_limit = flow.current_limit
+            return
+        flows = [member.flow for member in self._fleet.members]
+        counters.attempts = sum(flow.attempts for flow in flows)
+        counters.rate_limited = sum(flow.rate_limited for flow in flows)
+        counters.invalid_output_attempts = sum(flow.invalid_output for flow in flows)
+        counters.concurrency_limit = sum(flow.current_limit for flow in flows)
 
     def _record_invalid(self, line: InvalidLine) -> None:
         error = {"type": "invalid_line", "message": f"line {line.line_no}: {line.reason}"}

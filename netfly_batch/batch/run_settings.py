@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..http.endpoints import FREENETFLY, Endpoint
-from ..settings import BREAKER_THRESHOLD, CONCURRENCY, STOP_GRACE_S
+from ..settings import BREAKER_THRESHOLD, CONCURRENCY, PROBE_AFTER_S, STOP_GRACE_S
 from ..wire.validation import OutputSpec
 from .shard import Shard
 from .templates import LineTemplate
@@ -39,3 +39,19 @@ class RunSettings:
     id_field: str | None = None  # --id-field: the key each line's id comes from
     limit: int | None = None  # --limit: only the first N prompts (non-blank lines)
     template: LineTemplate | None = None  # --template: dataset lines -> prompts
+    # Several --base-url: every endpoint of the fleet (the first is also `endpoint`,
+    # which builds the request bodies); empty: `endpoint` alone, as a plain client.
+    fleet: tuple[Endpoint, ...] = ()
+    probe_after_s: float = PROBE_AFTER_S  # --probe-after: a tripped endpoint's cooldown
+
+    @property
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        """Every endpoint the run sends to."""
+        return self.fleet or (self.endpoint,)
+
+    @property
+    def pool_size(self) -> int:
+        """The most requests in flight at once: -c, or the fleet's limits summed."""
+        if not self.fleet:
+            return self.concurrency
+        return sum(e.in_flight_limit or self.concurrency for e in self.fleet)

@@ -45,10 +45,15 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--base-url",
+    "base_urls",
     envvar="NETFLY_BASE_URL",
-    default=settings.FREENETFLY_URL,
+    multiple=True,
+    default=[settings.FREENETFLY_URL],
     show_default=True,
-    help="Server to talk to (any OpenAI-compatible server).",
+    metavar="URL[#c=N]",
+    help="Server to talk to (any OpenAI-compatible server). Repeat it (or list URLs "
+    "split by commas or spaces) to spread the batch over a fleet: each endpoint gets "
+    "-c requests in flight, or N with URL#c=N.",
 )
 @click.option(
     "--endpoint",
@@ -107,6 +112,14 @@ if TYPE_CHECKING:
     type=click.IntRange(0),
     help="Stop the run after this many refused attempts in a row "
     "(connection refused, DNS, TLS, 401, 403); 0: never.",
+)
+@click.option(
+    "--probe-after",
+    type=Duration(),
+    default=settings.PROBE_AFTER_S,
+    show_default=True,
+    help="With several --base-url: how long an endpoint the breaker took out rests "
+    "before one request probes it again.",
 )
 @click.option(
     "--max-attempts",
@@ -351,6 +364,7 @@ async def _run(options: dict[str, Any]) -> int:
         async with running_simulator(sim_settings) as simulator:
             run_settings = dataclasses.replace(
                 run_settings,
+                fleet=(),
                 endpoint=endpoint_for(
                     simulator.url,
                     api_key=endpoint.api_key,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from typing import Any
 
 import click
@@ -18,7 +17,7 @@ from ..batch.shard import Shard, ShardError, parse_shard
 from ..batch.templates import LineTemplate, TemplateError
 from ..durations import parse_duration
 from ..errors import ModelNotSupportedError
-from ..http.endpoints import endpoint_for
+from ..http.endpoints import Endpoint, EndpointListError, endpoint_for, parse_base_urls
 from ..settings import ClientSettings, RetrySettings
 from ..wire.validation import OutputSpec, SchemaFileError, spec_from_document
 
@@ -56,17 +55,11 @@ def settings_from_options(
     options: dict[str, Any],
 ) -> tuple[RunSettings, ClientSettings, RetrySettings]:
     """The run, connection and retry settings of `run`'s options."""
-    base_url = options["base_url"].rstrip("/")
-    if not re.match(r"^https?://", base_url):
-        raise click.BadParameter(
-            f"{base_url!r} must start with http:// or https://", param_hint="--base-url"
-        )
-    endpoint = endpoint_for(
-        base_url,
-        options["endpoint"],
-        api_key=options["api_key"] or None,
-        stream_usage=options["stream_usage"],
-    )
+    endpoints = endpoints_from_options(options)
+    endpoint = endpoints[0]
+    concurrency = options["concurrency"]
+    if len(endpoints) == 1 and endpoint.in_flight_limit:  # one URL#c=N: that is -c
+        concurrency = endpoint.in_flight_limit
     if options["model"]:
         try:
             endpoint.resolve_model(options["model"])
@@ -85,7 +78,7 @@ def settings_from_options(
         shard=shard,
         model=options["model"],
         params=params,
-        concurrency=options["concurrency"],
+        concurrency=concurrency,
         fresh=options["fresh"],
         max_runtime_s=options["max_runtime"],
         progress=options["progress"],
@@ -101,6 +94,8 @@ def settings_from_options(
         id_field=options["id_field"],
         limit=options["limit"],
         template=line_template(options),
+        fleet=tuple(endpoints) if len(endpoints) > 1 else (),
+        probe_after_s=options["probe_after"],
     )
     client_settings = ClientSettings(  # where to connect is the endpoint's
         proxy=options["proxy"] or None,
@@ -114,6 +109,29 @@ def settings_from_options(
         max_attempts=options["max_attempts"], initial_wait_s=options["retry_wait"]
     )
     return run_settings, client_settings, retry
+
+
+def endpoints_from_options(options: dict[str, Any]) -> list[Endpoint]:
+    """Every --base-url (URL#c=N sets one endpoint's in-flight limit), each with the
+    shared --endpoint path, --api-key and --stream-usage."""
+    try:
+        entries = parse_base_urls(options["base_urls"])
+    except EndpointListError as error:
+        raise click.BadParameter(str(error), param_hint="--base-url") from None
+    if not entries:
+        raise click.BadParameter("no URL given", param_hint="--base-url")
+    return [
+        dataclasses.replace(
+            endpoint_for(
+                url,
+                options["endpoint"],
+                api_key=options["api_key"] or None,
+                stream_usage=options["stream_usage"],
+            ),
+            in_flight_limit=limit,
+        )
+        for url, limit in entries
+    ]
 
 
 def output_spec(options: dict[str, Any]) -> OutputSpec | None:

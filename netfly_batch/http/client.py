@@ -18,15 +18,14 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
-from ..errors import InvalidOutputError, RequestError, TransportError, redact
+from ..errors import RequestError, TransportError, redact
 from ..settings import ClientSettings, RetrySettings
 from ..wire.answer import AnswerCheck, Completion, require_finish
 from ..wire.assemble import AnswerBuilder
-from ..wire.validation import reask_body
 from .deadlines import AttemptClock, AttemptWatch
 from .endpoints import Endpoint, endpoint_of
 from .response import fold, status_error, texts, transport_error
-from .retry import Sleep, is_retryable, retrying, wait_before
+from .retry import Sleep, retrying, with_retries
 
 
 class AttemptGate(Protocol):
@@ -69,6 +68,7 @@ class ChatClient:
         self._gate = gate
         self._url = self.endpoint.url
         self._headers = self.endpoint.headers()
+        self._public_url = self.endpoint.public_url
         self._url_has_password = redact(f"{self.settings.proxy} {self._url}") != (
             f"{self.settings.proxy} {self._url}"
         )
@@ -120,28 +120,13 @@ class ChatClient:
         attempt after an invalid answer shows the model that answer and its problem.
         Raises a `RequestError` whose `attempts` says how many HTTP attempts were made.
         """
-        check = accept
-        payload = orjson.dumps(body)
-        try:
-            return await self._complete_once(payload, 1, cost, check)
-        except RequestError as error:
-            if not is_retryable(error) or self.retry.max_attempts <= 1:
-                raise
-            if reask and isinstance(error, InvalidOutputError):
-                payload = orjson.dumps(reask_body(body, error))
-            await self._sleep(wait_before(1, error, self.retry))
-        number = 1
-        async for attempt in retrying(self.retry, self._sleep, done=1):
-            with attempt:
-                number = attempt.retry_state.attempt_number + 1
-                try:
-                    completion = await self._complete_once(payload, number, cost, check)
-                except InvalidOutputError as error:
-                    if reask:
-                        payload = orjson.dumps(reask_body(body, error))
-                    raise
-        completion.attempts = number
-        return completion
+        return await with_retries(
+            body,
+            lambda payload, number: self.attempt(payload, number, cost, accept),
+            self.retry,
+            self._sleep,
+            reask=reask,
+        )
 
     async def stream(self, body: dict[str, Any]) -> AsyncIterator[str]:
         """Yield text fragments as they arrive.
@@ -171,10 +156,11 @@ class ChatClient:
                         error.retryable = False
                     raise
 
-    async def _complete_once(
-        self, payload: bytes, number: int, cost: int, check: AnswerCheck | None
+    async def attempt(
+        self, payload: bytes, number: int, cost: int = 0, check: AnswerCheck | None = None
     ) -> Completion:
-        """One attempt of `complete()`: `_exchange` written out, as it runs per request."""
+        """One HTTP attempt of `complete()` (number `number`, for errors and the answer):
+        `_exchange` written out, as it runs per request. Raises a `RequestError`."""
         gate = self._gate
         started = await gate.enter(cost) if gate is not None else 0.0
         builder = AnswerBuilder()
@@ -192,6 +178,7 @@ class ChatClient:
                     raise await status_error(response, self.settings.max_event_bytes)
                 await fold(response, builder, self.settings)
             completion = builder.build(number, response.headers.get("x-request-id"))
+            completion.endpoint = self._public_url
             self._accept(completion)
             if check is not None:
                 check(completion)
@@ -286,6 +273,7 @@ class ChatClient:
                 self._gate.leave(started, TransportError("the attempt was cancelled"), headers)
             return None
         error.attempts = number
+        error.endpoint = self._public_url
         error.hide(self.endpoint.api_key)
         if self._gate is not None:
             self._gate.leave(started, error, headers)

@@ -9,9 +9,11 @@ Pure: no I/O, no aiohttp.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ModelNotSupportedError
 from ..settings import (
@@ -67,6 +69,13 @@ class Endpoint:
     # it only when asked. Off for FreeNetfly, and by --no-stream-usage for servers that
     # refuse the field.
     stream_usage: bool = True
+    # Most requests in flight at this endpoint (`URL#c=N`); None: the run's -c.
+    in_flight_limit: int | None = None
+
+    @property
+    def public_url(self) -> str:
+        """The base URL as results and logs may show it: no credentials, no query."""
+        return public_url(self.base_url)
 
     @property
     def url(self) -> str:
@@ -153,6 +162,54 @@ def endpoint_for(
         extra_headers=extra_headers,
         stream_usage=stream_usage,
     )
+
+
+def public_url(url: str) -> str:
+    """`url` without user, password, query string and fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+class EndpointListError(ValueError):
+    """A --base-url list that cannot be used; the message says why."""
+
+
+_LIMIT = re.compile(r"c=([0-9]+)")
+
+
+def parse_base_urls(values: Iterable[str]) -> list[tuple[str, int | None]]:
+    """--base-url values (each may hold several, split by commas or spaces) as
+    `(url, in-flight limit or None)`; `URL#c=N` sets the limit of one endpoint."""
+    entries: list[tuple[str, int | None]] = []
+    seen: set[str] = set()
+    for value in values:
+        for item in re.split(r"[,\s]+", value.strip()):
+            if not item:
+                continue
+            url, _, fragment = item.partition("#")
+            url = url.rstrip("/")
+            limit = None
+            if fragment:
+                match = _LIMIT.fullmatch(fragment)
+                if match is None or int(match.group(1)) < 1:
+                    raise EndpointListError(
+                        f"{public_url(url)}#{fragment}: after # only c=N "
+                        "(most requests in flight there, N >= 1) is understood"
+                    )
+                limit = int(match.group(1))
+            if not re.match(r"^https?://[^/]", url):
+                raise EndpointListError(
+                    f"{public_url(url) or item!r} must start with http:// or https://"
+                )
+            if url in seen:
+                raise EndpointListError(f"{public_url(url)} is given twice")
+            seen.add(url)
+            entries.append((url, limit))
+    return entries
 
 
 def endpoint_of(settings: ClientSettings) -> Endpoint:

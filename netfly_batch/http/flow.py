@@ -60,6 +60,14 @@ def output_limit(body: Mapping[str, Any]) -> int | None:
     return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
 
 
+def is_refusal(error: RequestError | None) -> bool:
+    """The endpoint refused us, as the breaker counts it: unreachable (connection refused,
+    DNS, TLS), or 401/403."""
+    return (isinstance(error, TransportError) and error.unreachable) or (
+        isinstance(error, HTTPStatusError) and error.status in (401, 403)
+    )
+
+
 class TokenBucket:
     """A smooth rate limit: `rate_per_s` refill, at most `capacity` saved up.
 
@@ -199,11 +207,23 @@ class FlowControl:
             if reset_s:
                 self.pause(reset_s)
 
+    @property
+    def paused_until(self) -> float:
+        """The clock time before which no attempt starts (a pause; 0: none yet)."""
+        return self._paused_until
+
+    @property
+    def free_slots(self) -> int:
+        """Attempts that may start now before the in-flight limit is reached."""
+        return self.current_limit - self.in_flight
+
+    def reset_breaker(self) -> None:
+        """Forget the refusals counted and a trip: the endpoint answered again."""
+        self.tripped_by = None
+        self.consecutive_refusals = 0
+
     def _watch_for_dead_endpoint(self, error: RequestError | None) -> None:
-        refused = (isinstance(error, TransportError) and error.unreachable) or (
-            isinstance(error, HTTPStatusError) and error.status in (401, 403)
-        )
-        if not refused:
+        if not is_refusal(error):
             self.consecutive_refusals = 0
             return
         self.consecutive_refusals += 1

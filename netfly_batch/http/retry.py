@@ -7,13 +7,21 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC
 from email.utils import parsedate_to_datetime
+from typing import Any
 
+import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from ..errors import HTTPStatusError, InvalidOutputError, RequestError
 from ..settings import RetrySettings
+from ..wire.answer import Completion
+from ..wire.validation import reask_body
 
 Sleep = Callable[[float], Awaitable[None]]
+# One HTTP attempt: (payload, attempt number) -> the accepted answer, or a RequestError.
+Attempt = Callable[[bytes, int], Awaitable[Completion]]
+# Seconds to wait after failed attempt number n (1-based) that raised the error.
+WaitBefore = Callable[[int, BaseException | None], float]
 
 # Header names that carry "wait this long", most precise first. LiteLLM renames an
 # upstream Retry-After to `llm_provider-retry-after`.
@@ -60,25 +68,67 @@ def wait_before(attempt: int, error: BaseException | None, policy: RetrySettings
     return min(policy.max_wait_s, backoff + random.uniform(0, policy.jitter_s))
 
 
-def retrying(policy: RetrySettings, sleep: Sleep, done: int = 0) -> AsyncRetrying:
+def retrying(
+    policy: RetrySettings, sleep: Sleep, done: int = 0, wait: WaitBefore | None = None
+) -> AsyncRetrying:
     """A tenacity loop for the attempts left after `done`; retryable errors only.
 
     Attempt numbers inside it are tenacity's plus `done`. Callers make their first
     attempt outside any loop (the common, successful case costs nothing) and come here
-    only after a retryable failure, having slept `wait_before(1, ...)`.
+    only after a retryable failure, having slept `wait_before(1, ...)`. `wait` replaces
+    `wait_before` (a fleet does not back off when it fails over to a fresh endpoint).
     """
 
-    def wait(state: RetryCallState) -> float:
+    def wait_for(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
-        return wait_before(state.attempt_number + done, error, policy)
+        number = state.attempt_number + done
+        return wait(number, error) if wait else wait_before(number, error, policy)
 
     return AsyncRetrying(
         stop=stop_after_attempt(max(1, policy.max_attempts - done)),
         retry=retry_if_exception(is_retryable),
-        wait=wait,
+        wait=wait_for,
         sleep=sleep,
         reraise=True,
     )
+
+
+async def with_retries(
+    body: dict[str, Any],
+    attempt: Attempt,
+    policy: RetrySettings,
+    sleep: Sleep,
+    *,
+    reask: bool = False,
+    wait: WaitBefore | None = None,
+) -> Completion:
+    """Send `body` by `attempt` until an answer is accepted or retrying cannot help.
+
+    With `reask`, an attempt after an invalid answer shows the model that answer and its
+    problem. The answer's `attempts` says how many were made; a raised `RequestError`
+    carries its own count.
+    """
+    payload = orjson.dumps(body)
+    try:
+        return await attempt(payload, 1)
+    except RequestError as error:
+        if not is_retryable(error) or policy.max_attempts <= 1:
+            raise
+        if reask and isinstance(error, InvalidOutputError):
+            payload = orjson.dumps(reask_body(body, error))
+        await sleep(wait(1, error) if wait else wait_before(1, error, policy))
+    number = 1
+    async for retry in retrying(policy, sleep, done=1, wait=wait):
+        with retry:
+            number = retry.retry_state.attempt_number + 1
+            try:
+                completion = await attempt(payload, number)
+            except InvalidOutputError as error:
+                if reask:
+                    payload = orjson.dumps(reask_body(body, error))
+                raise
+    completion.attempts = number
+    return completion
 
 
 def _parse_seconds(value: str) -> float | None:

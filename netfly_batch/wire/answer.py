@@ -110,6 +110,7 @@ class Completion:
     created: int | None = None
     system_fingerprint: str | None = None
     request_id: str | None = None  # the x-request-id header of the attempt that answered
+    endpoint: str | None = None  # the public base URL of the server that answered
     choices: list[Choice] = field(default_factory=list)
 
     @property
