@@ -184,6 +184,7 @@ class BenchServer:
         spacing_ms: float = 0.0,
         cpus: set[int] | None = None,
         shape: str = "text",
+        capacity: int = 0,
     ) -> None:
         self.argv = [
             sys.executable,
@@ -198,6 +199,8 @@ class BenchServer:
             str(spacing_ms),
             "--shape",
             shape,
+            "--capacity",
+            str(capacity),
         ]
         self.log_path = log_path
         self.cpus = cpus

@@ -130,6 +130,11 @@ def targets_of(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
         cpu = data["ratios"]["netfly_schema"]["cpu_median"]  # plain / checked
         found.append(target("--json-schema: CPU per request vs without", round(1 / cpu, 3),
                             "<= 1.15x", lambda x: x <= 1.15, "x"))  # fmt: skip
+    if "fleet" in scenarios:
+        data = scenarios["fleet"]
+        speedup = data["speedup_median"]
+        found.append(target("fleet: 2 endpoints vs 1 (same capacity): throughput",
+                            speedup, ">= 1.8x", lambda x: x >= 1.8, "x"))  # fmt: skip
     if "progress" in scenarios:
         data = scenarios["progress"]
         found.append(

@@ -41,6 +41,7 @@ SCENARIOS = (
     "progress",
     "shapes",
     "schema",
+    "fleet",
 )
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 # Full run / --quick defaults of the options left unset.
@@ -54,6 +55,8 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "realistic_c": (256, 64),
     "startup_times": (10, 3),
     "shapes_n": (5_000, 200),
+    "fleet_n": (6_000, 200),
+    "fleet_capacity": (32, 8),
 }
 
 
@@ -98,6 +101,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--long-chunks", type=int, default=256, help="shapes: chunks of a long answer (K)"
     )
+    parser.add_argument("--fleet-n", type=int, help="prompts per run of the fleet scenario")
+    parser.add_argument(
+        "--fleet-capacity", type=int, help="fleet: requests each server serves at once"
+    )
+    parser.add_argument(
+        "--fleet-latency-ms", type=float, default=50.0, help="fleet: each answer's delay"
+    )
     parser.add_argument("--startup-times", type=int, help="--help runs to take the median of")
     parser.add_argument(
         "--no-pin",
@@ -141,6 +151,14 @@ def run_scenarios(args: argparse.Namespace, ctx: scenarios.Context) -> dict[str,
         # as many prompts as the throughput runs: jsonschema's one-time import (0.2 s)
         # is spread as it is in a real batch, so the figure is the cost per request
         done["schema"] = scenarios.schema(ctx, args.prompts, args.progress_c)
+    if "fleet" in chosen:
+        scenarios.note(
+            f"fleet: two endpoints vs one, each serving {args.fleet_capacity} at once, "
+            f"{args.fleet_latency_ms:g} ms per answer"
+        )
+        done["fleet"] = scenarios.fleet(
+            ctx, args.fleet_n, args.fleet_capacity, args.fleet_latency_ms
+        )
     if "realistic" in chosen:
         scenarios.note(
             f"realistic: {args.latency_ms:g} ms to first byte, "

@@ -429,3 +429,62 @@ def startup(ctx: Context, times: int) -> dict[str, Any]:
         }
         note(f"  startup {name}: median {median(walls) * 1000:.0f} ms")
     return result
+
+
+def fleet(ctx: Context, count: int, capacity: int, latency_ms: float) -> dict[str, Any]:
+    """Scenario 9: one batch over two endpoints that each serve at most `capacity`
+    requests at once (`latency_ms` each), against the same batch on one of them; -c is
+    twice the capacity, so the servers, not the client, set the pace."""
+    input_path = ctx.prompts(count)
+    concurrency = 2 * capacity
+    netfly = Client(NETFLY, "netfly-batch")
+    options = {"chunks": ctx.chunks, "latency_ms": latency_ms, "capacity": capacity}
+    runs: list[dict[str, Any]] = []
+    with (
+        running_server(ctx.log, cpus=ctx.server_cpus, **options) as first,
+        running_server(ctx.log, cpus=ctx.server_cpus, **options) as second,
+    ):
+        setups = {"one": [first], "two": [first, second]}
+        for repeat in range(ctx.repeats):
+            for name, servers in setups.items():
+                base_url = ",".join(server.url for server in servers)
+                output = ctx.tmp / "out-fleet.jsonl"
+                before = sum(server.stats()["requests"] for server in servers)
+                stats = run_process(
+                    netfly.argv(input_path, output, base_url, concurrency),
+                    log_path=ctx.log,
+                    timeout_s=ctx.timeout_s(count),
+                    cpus=ctx.client_cpus,
+                )
+                sent = int(sum(server.stats()["requests"] for server in servers) - before)
+                if stats.exit_code != 0 or sent != count:
+                    raise BenchmarkError(
+                        f"fleet {name}: exit code {stats.exit_code}, {sent} requests for "
+                        f"{count} prompts; see {ctx.log}"
+                    )
+                check_ok(output, count, f"fleet {name}")
+                output.unlink()
+                figures = figures_of(stats, count)
+                figures.update(repeat=repeat + 1, endpoints=name)
+                runs.append(figures)
+                note(
+                    f"  fleet #{repeat + 1} {name:3} endpoint(s): {figures['wall_s']:6.2f} s "
+                    f"{figures['requests_per_s']:7.0f} req/s "
+                    f"{figures['cpu_us_per_request']:5.0f} µs/req"
+                )
+    by = {(r["repeat"], r["endpoints"]): r for r in runs}
+    repeats = range(1, ctx.repeats + 1)
+    speedup = [by[i, "two"]["requests_per_s"] / by[i, "one"]["requests_per_s"] for i in repeats]
+    cpu = [by[i, "two"]["cpu_us_per_request"] / by[i, "one"]["cpu_us_per_request"]
+           for i in repeats]  # fmt: skip
+    return {
+        "n": count,
+        "capacity": capacity,
+        "concurrency": concurrency,
+        "latency_ms": latency_ms,
+        "runs": runs,
+        "ideal_one_per_s": round(capacity / (latency_ms / 1000), 1),
+        "speedup": [round(x, 3) for x in speedup],
+        "speedup_median": round(median(speedup), 3),
+        "cpu_two_vs_one_median": round(median(cpu), 3),
+    }

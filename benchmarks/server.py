@@ -21,6 +21,7 @@ import resource
 import signal
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 CREATED = 1_700_000_000
@@ -126,7 +127,10 @@ class ServerState:
     pieces: list[bytes]
     latency_s: float
     spacing_s: float
+    capacity: int = 0  # most answers in progress at once (0: no limit); others queue
     whole: bytes = b""
+    active: int = 0  # answers in progress
+    queued: deque[BenchProtocol] = field(default_factory=deque)  # waiting for capacity
     requests: int = 0
     connections: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -173,6 +177,7 @@ class BenchProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.timer is not None:
             self.timer.cancel()
+            self._finished()
         self.transport = None
 
     def _serve_ready(self) -> None:
@@ -197,8 +202,11 @@ class BenchProtocol(asyncio.Protocol):
             if self.state.delayed:
                 self.busy = True
                 self.step = 0
-                loop = asyncio.get_running_loop()
-                self.timer = loop.call_later(self.state.latency_s, self._send_next)
+                state = self.state
+                if state.capacity and state.active >= state.capacity:
+                    state.queued.append(self)  # served when an answer ends
+                else:
+                    self._start()
             else:
                 self.transport.write(self.state.whole)
         elif head.startswith(b"GET /stats "):
@@ -210,6 +218,20 @@ class BenchProtocol(asyncio.Protocol):
             self.transport.close()
         else:
             self.transport.write(NOT_FOUND)
+
+    def _start(self) -> None:
+        self.state.active += 1
+        self.timer = asyncio.get_running_loop().call_later(self.state.latency_s, self._send_next)
+
+    def _finished(self) -> None:
+        """An answer ended: the next queued request may start."""
+        state = self.state
+        state.active -= 1
+        while state.queued:
+            waiting = state.queued.popleft()
+            if waiting.transport is not None:
+                waiting._start()
+                return
 
     def _send_next(self) -> None:
         self.timer = None
@@ -223,6 +245,7 @@ class BenchProtocol(asyncio.Protocol):
             self.timer = loop.call_later(self.state.spacing_s, self._send_next)
         else:
             self.busy = False
+            self._finished()
             self._serve_ready()
 
 
@@ -230,7 +253,10 @@ async def serve(args: argparse.Namespace) -> None:
     """Listen, print the port, serve until SIGTERM/SIGINT, then write the stats file."""
     loop = asyncio.get_running_loop()
     state = ServerState(
-        answer_pieces(args.chunks, args.shape), args.latency_ms / 1000, args.spacing_ms / 1000
+        answer_pieces(args.chunks, args.shape),
+        args.latency_ms / 1000,
+        args.spacing_ms / 1000,
+        capacity=args.capacity,
     )
     server = await loop.create_server(
         lambda: BenchProtocol(state), args.host, args.port, backlog=4096, reuse_address=True
@@ -257,6 +283,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--latency-ms", type=float, default=0.0, help="delay before the first byte of an answer"
     )
     parser.add_argument("--spacing-ms", type=float, default=0.0, help="delay between chunks")
+    parser.add_argument(
+        "--capacity", type=int, default=0, help="most answers at once, others queue (0: any)"
+    )
     parser.add_argument("--stats-file", default=None, help="write the stats here on exit")
     parser.add_argument("--no-uvloop", action="store_true", help="use asyncio's own loop")
     return parser.parse_args(argv)

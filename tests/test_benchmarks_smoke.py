@@ -23,7 +23,7 @@ COMPARISONS = (
     "tool_calls",
     "reasoning",
 )
-SCENARIO_KEYS = {*COMPARISONS, "schema", "memory", "resume", "startup"}
+SCENARIO_KEYS = {*COMPARISONS, "schema", "memory", "resume", "startup", "fleet"}
 
 
 @pytest.fixture(scope="module")

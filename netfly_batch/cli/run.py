@@ -118,7 +118,7 @@ if TYPE_CHECKING:
     type=Duration(),
     default=settings.PROBE_AFTER_S,
     show_default=True,
-    help="With several --base-url: how long an endpoint the breaker took out rests "
+    help="With several --base-url, how long an endpoint that the breaker took out rests "
     "before one request probes it again.",
 )
 @click.option(
