@@ -164,7 +164,7 @@ def test_fleet_balances_by_speed_and_routes_around_a_dying_replica(
     assert flaky.revived
     assert flaky.answered_after_revival > 0  # probed again, and used once back
     # The request that killed it was in flight there: retried elsewhere, never lost.
-    assert any(row["attempts"] > 1 for row in rows)
+    assert any(row["attempts"] > 1 and row["endpoint"] != flaky.url for row in rows)
     summary = orjson.loads(summary_path.read_bytes())
     stats = {entry["url"]: entry for entry in summary["endpoints"]}
     assert stats[flaky.url]["tripped"] >= 1
@@ -392,6 +392,21 @@ async def test_a_tripped_member_gets_one_probe_after_the_cooldown() -> None:
         group._learn(dead, None)  # it answered
         assert not dead.down
         assert dead.flow.tripped_by is None
+    finally:
+        await group.close()
+
+
+async def test_a_retry_waits_only_when_every_endpoint_up_was_tried() -> None:
+    group = fleet(None, None, None)
+    try:
+        first, second, third = group.members
+        refused = TransportError("refused", unreachable=True)
+        assert group._wait_before(1, refused, [first]) == 0.0  # on to a fresh endpoint
+        third.down = True
+        assert group._wait_before(2, refused, [first, second]) >= 2.0  # backoff, as usual
+        # A Retry-After rests the endpoint that sent it; the request itself backs off.
+        throttled = HTTPStatusError(429, "slow", retry_after_s=100)
+        assert group._wait_before(2, throttled, [first, second]) < 100
     finally:
         await group.close()
 
