@@ -107,7 +107,7 @@ def test_csv_has_one_row_per_result_with_calls_and_tokens(tmp_path):
                     usage={"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
                     tool_calls=[{"id": "c", "type": "function",
                                  "function": {"name": "f", "arguments": "{}"}}],
-                    request_hash="0" * 16)  # fmt: skip
+                    request_hash="0" * 16, endpoint="http://gpu1:8000")  # fmt: skip
     failed = Result("e", "error", 5, None, {"type": "http_status", "message": "boom",
                                             "status": 500}, 2)  # fmt: skip
     out = tmp_path / "out.jsonl"
@@ -120,6 +120,7 @@ def test_csv_has_one_row_per_result_with_calls_and_tokens(tmp_path):
     assert (rows[0]["prompt_tokens"], rows[0]["total_tokens"], rows[0]["attempts"]) == (
         "3", "7", "2")  # fmt: skip
     assert (rows[1]["status"], rows[1]["error_message"]) == ("error", "boom")
+    assert (rows[0]["endpoint"], rows[1]["endpoint"]) == ("http://gpu1:8000", "")
 
 
 def test_an_http_error_and_a_transport_error_as_batch_lines():

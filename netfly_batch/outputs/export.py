@@ -32,7 +32,7 @@ SORTS: tuple[Sort, ...] = ("line", "id", "none")
 CSV_COLUMNS = (
     "id", "status", "attempts", "content", "reasoning", "tool_calls", "finish_reason",
     "prompt_tokens", "completion_tokens", "total_tokens", "error_type", "error_message",
-    "model", "line", "elapsed_s", "finished_at",
+    "model", "line", "elapsed_s", "finished_at", "endpoint",
 )  # fmt: skip
 
 
@@ -220,7 +220,7 @@ def csv_row(record: dict[str, Any]) -> list[Any]:
         orjson.dumps(calls).decode() if calls else "", record.get("finish_reason"),
         usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens"),
         error.get("type"), error.get("message"), record.get("model"), record.get("line"),
-        record.get("elapsed_s"), record.get("finished_at"),
+        record.get("elapsed_s"), record.get("finished_at"), record.get("endpoint"),
     ]  # fmt: skip
 
 
