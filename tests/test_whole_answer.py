@@ -394,3 +394,52 @@ def test_run_asks_for_stream_usage_unless_no_stream_usage(tmp_path):
             assert result.exit_code == 0, result.output
     assert seen[0]["stream_options"] == {"include_usage": True}
     assert "stream_options" not in seen[1]
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+async def test_the_simulator_answers_n_choices_interleaved(stream):
+    """`n: 3` gives three choices, streamed in turn, each finished, usage for all of them;
+    the streamed and the whole answer agree."""
+    from netfly_batch.simulator import SimulatorSettings, running_simulator
+
+    async with running_simulator(SimulatorSettings(chunk_count=4)) as simulator:
+        endpoint = endpoint_for(simulator.url)
+        messages = [{"role": "user", "content": "Name a colour"}]
+        body = {**endpoint.build_body("m", messages, {"n": 3}), "stream": stream}
+        async with ChatClient(endpoint=endpoint) as client:
+            answer = await client.complete(body)
+            refused = await _status_of(client, {**body, "n": 0})
+    assert [choice.content for choice in answer.choices] == [
+        "Echo: Name a colour",
+        "Echo: Name a colour #2",
+        "Echo: Name a colour #3",
+    ]
+    assert [choice.finish_reason for choice in answer.choices] == ["stop"] * 3
+    assert answer.usage == {"prompt_tokens": 3, "completion_tokens": 14, "total_tokens": 17}
+    assert refused == 400
+    ChatCompletion.model_validate(answer.to_chat_completion())
+
+
+async def _status_of(client: ChatClient, body: dict[str, Any]) -> int | None:
+    from netfly_batch.errors import HTTPStatusError
+
+    try:
+        await client.complete(body)
+    except HTTPStatusError as error:
+        return error.status
+    return None
+
+
+def test_the_simulator_interleaves_the_choices_of_a_stream():
+    """Choice 1's deltas come between choice 0's, as OpenAI streams n > 1; usage comes
+    last in a chunk without choices."""
+    from netfly_batch.simulator.chat import SimulatedAnswer
+    from netfly_batch.simulator.responses import stream_events
+
+    answer = SimulatedAnswer("id", "m", 0, "one two three four", "stop", 1, 4, n=2)
+    events, _ = stream_events(answer, None, 2, "x")
+    chunks = [orjson.loads(e.removeprefix(b"data: ")) for e in events if b"[DONE]" not in e]
+    indexes = [c["choices"][0]["index"] for c in chunks if c["choices"]]
+    assert indexes[:6] == [0, 1, 0, 1, 0, 1]  # roles, then the content pieces in turn
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"]["completion_tokens"] == 9

@@ -16,6 +16,8 @@ REPLY_CHARS = 200
 REASONING_PREFIX = "Thinking about: "
 REASONING_CHARS = 40
 PROMPT_KEY_CHARS = 16
+SAMPLE_MARK = " #"  # choice i > 0 of n ends with " #<i + 1>"
+MAX_CHOICES = 16
 
 Message = Mapping[str, Any]
 
@@ -36,6 +38,7 @@ class ChatRequest:
     reasoning: bool = False  # `reasoning_effort` was set: the answer reasons first
     json: bool = False  # response_format json_object or json_schema: the answer is JSON
     schema: Any = None  # the json_schema's schema: the answer is valid against it
+    n: int = 1  # choices to answer with
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +54,32 @@ class SimulatedAnswer:
     completion_tokens: int
     reasoning: str | None = None
     tool_call: tuple[str, str, str] | None = None  # (id, function name, JSON arguments)
+    n: int = 1  # choices: choice i > 0 is choice 0 marked as sample i + 1
 
     @property
     def usage(self) -> dict[str, int]:
-        """The OpenAI `usage` object."""
+        """The OpenAI `usage` object (every choice's tokens)."""
+        completion_tokens = self.completion_tokens * self.n + sum(
+            count_tokens(self.content_of(i)) - count_tokens(self.content) for i in range(1, self.n)
+        )
         return {
             "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": self.prompt_tokens + completion_tokens,
         }
+
+    def content_of(self, index: int) -> str:
+        """Choice `index`'s text: choice 0's, marked for a later sample of plain text."""
+        if index == 0 or not self.content or self.content.lstrip().startswith(("{", "[")):
+            return self.content
+        return f"{self.content}{SAMPLE_MARK}{index + 1}"
+
+    def tool_call_of(self, index: int) -> tuple[str, str, str] | None:
+        """Choice `index`'s tool call: choice 0's, with its own id."""
+        if self.tool_call is None or index == 0:
+            return self.tool_call
+        call_id, name, arguments = self.tool_call
+        return f"{call_id}_{index}", name, arguments
 
 
 def parse_chat_request(body: bytes, default_model: str) -> ChatRequest:
@@ -88,8 +108,19 @@ def parse_chat_request(body: bytes, default_model: str) -> ChatRequest:
         max_tokens=_max_tokens(data),
         tools=_tool_names(data),
         reasoning=data.get("reasoning_effort") is not None,
+        n=_choices(data),
         **_json_format(data.get("response_format")),
     )
+
+
+def _choices(data: Mapping[str, Any]) -> int:
+    """`n`: how many choices to answer with (1 when absent)."""
+    value = data.get("n", 1)
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CHOICES:
+        raise BadRequestError(f"'n' must be an integer from 1 to {MAX_CHOICES}")
+    return value
 
 
 def _json_format(response_format: object) -> dict[str, Any]:
@@ -204,6 +235,7 @@ def simulate_answer(request: ChatRequest, *, completion_id: str, created: int) -
             completion_tokens=count_tokens(arguments.decode()),
             reasoning=reasoning,
             tool_call=(f"call_{completion_id[-12:]}", request.tools[0], arguments.decode()),
+            n=request.n,
         )
     if request.json:
         content = json_answer(request.schema, last_user_text(request.messages)[:REPLY_CHARS])
@@ -221,6 +253,7 @@ def simulate_answer(request: ChatRequest, *, completion_id: str, created: int) -
         prompt_tokens=prompt_tokens,
         completion_tokens=count_tokens(content) + count_tokens(reasoning or ""),
         reasoning=reasoning,
+        n=request.n,
     )
 
 

@@ -41,15 +41,18 @@ def sse_event(payload: Any) -> bytes:
 
 
 def chunk_payload(
-    completion: SimulatedAnswer, delta: dict[str, Any], finish_reason: str | None = None
+    completion: SimulatedAnswer,
+    delta: dict[str, Any],
+    finish_reason: str | None = None,
+    index: int = 0,
 ) -> dict[str, Any]:
-    """A `chat.completion.chunk` object carrying `delta`."""
+    """A `chat.completion.chunk` object carrying `delta` for choice `index`."""
     return {
         "id": completion.id,
         "object": "chat.completion.chunk",
         "created": completion.created,
         "model": completion.model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        "choices": [{"index": index, "delta": delta, "finish_reason": finish_reason}],
     }
 
 
@@ -61,39 +64,40 @@ def completion_payload(completion: SimulatedAnswer, finish_reason: str | None) -
         "created": completion.created,
         "model": completion.model,
         "choices": [
-            {
-                "index": 0,
-                "message": _message(completion),
-                "finish_reason": finish_reason,
-            }
+            {"index": index, "message": _message(completion, index), "finish_reason": finish_reason}
+            for index in range(completion.n)
         ],
         "usage": completion.usage,
     }
 
 
-def _message(completion: SimulatedAnswer) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": completion.content or None}
+def _message(completion: SimulatedAnswer, index: int) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": completion.content_of(index) or None}
     if completion.reasoning is not None:
         message["reasoning_content"] = completion.reasoning
-    if completion.tool_call is not None:
-        call_id, name, arguments = completion.tool_call
+    call = completion.tool_call_of(index)
+    if call is not None:
+        call_id, name, arguments = call
         message["tool_calls"] = [
             {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
         ]
     return message
 
 
-def body_deltas(completion: SimulatedAnswer, chunk_count: int) -> list[dict[str, Any]]:
-    """The deltas after the role: reasoning pieces, then content, or a tool call whose
-    arguments come in pieces (as OpenAI and vLLM stream them)."""
+def body_deltas(
+    completion: SimulatedAnswer, chunk_count: int, index: int = 0
+) -> list[dict[str, Any]]:
+    """Choice `index`'s deltas after the role: reasoning pieces, then content, or a tool
+    call whose arguments come in pieces (as OpenAI and vLLM stream them)."""
     deltas: list[dict[str, Any]] = []
     if completion.reasoning:
         deltas += [
             {"reasoning_content": piece}
             for piece in split_content(completion.reasoning, max(1, chunk_count // 2))
         ]
-    if completion.tool_call is not None:
-        call_id, name, arguments = completion.tool_call
+    call = completion.tool_call_of(index)
+    if call is not None:
+        call_id, name, arguments = call
         head = {"index": 0, "id": call_id, "type": "function", "function": {"name": name}}
         deltas.append({"tool_calls": [{**head, "function": {"name": name, "arguments": ""}}]})
         deltas += [
@@ -101,7 +105,8 @@ def body_deltas(completion: SimulatedAnswer, chunk_count: int) -> list[dict[str,
             for piece in split_content(arguments, chunk_count)
         ]
         return deltas
-    return deltas + [{"content": piece} for piece in split_content(completion.content, chunk_count)]
+    content = completion.content_of(index)
+    return deltas + [{"content": piece} for piece in split_content(content, chunk_count)]
 
 
 def error_payload(message: str, error_type: str | None, code: str | None) -> dict[str, Any]:
@@ -113,14 +118,7 @@ def stream_events(
     completion: SimulatedAnswer, fault: FaultKind | None, chunk_count: int, inband_error_code: str
 ) -> tuple[list[bytes], StreamEnd]:
     """The SSE events of one streamed answer and how the body ends (pure)."""
-    role = sse_event(chunk_payload(completion, {"role": "assistant"}))
-    contents = [
-        sse_event(chunk_payload(completion, delta))
-        for delta in body_deltas(completion, chunk_count)
-    ]
-    finish = chunk_payload(completion, {}, completion.finish_reason)
-    finish["usage"] = completion.usage
-    tail = [sse_event(finish), DONE_EVENT]
+    role, contents, tail = _stream_parts(completion, chunk_count)
     half = max(1, len(contents) // 2)
     if fault is None:
         return [role, *contents, *tail], StreamEnd.EOF
@@ -140,6 +138,33 @@ def stream_events(
     if fault is FaultKind.NO_DONE:
         return [role, *contents], StreamEnd.EOF
     raise ValueError(f"fault {fault} is not a stream fault")
+
+
+def _stream_parts(
+    completion: SimulatedAnswer, chunk_count: int
+) -> tuple[bytes, list[bytes], list[bytes]]:
+    """The role event, the body events and the tail (finish, usage, [DONE]) of a healthy
+    stream. With n choices, each choice's events come in turn (as OpenAI interleaves
+    them), every choice finishes, and usage comes last in a chunk with no choices."""
+    if completion.n == 1:
+        role = sse_event(chunk_payload(completion, {"role": "assistant"}))
+        contents = [sse_event(chunk_payload(completion, delta))
+                    for delta in body_deltas(completion, chunk_count)]  # fmt: skip
+        finish = chunk_payload(completion, {}, completion.finish_reason)
+        finish["usage"] = completion.usage  # on the last chunk, as llama.cpp sends it
+        return role, contents, [sse_event(finish), DONE_EVENT]
+    choices = range(completion.n)
+    per_choice = [body_deltas(completion, chunk_count, index) for index in choices]
+    contents = [sse_event(chunk_payload(completion, {"role": "assistant"}, index=i))
+                for i in choices[1:]]  # fmt: skip
+    for step in range(max(len(deltas) for deltas in per_choice)):
+        contents += [sse_event(chunk_payload(completion, deltas[step], index=index))
+                     for index, deltas in enumerate(per_choice) if step < len(deltas)]  # fmt: skip
+    finishes = [sse_event(chunk_payload(completion, {}, completion.finish_reason, index=i))
+                for i in choices]  # fmt: skip
+    usage = {**chunk_payload(completion, {}), "choices": [], "usage": completion.usage}
+    role = sse_event(chunk_payload(completion, {"role": "assistant"}))
+    return role, contents, [*finishes, sse_event(usage), DONE_EVENT]
 
 
 def request_id_header(completion: SimulatedAnswer) -> dict[str, str]:
