@@ -233,11 +233,12 @@ def test_one_endpoint_records_it_and_keeps_the_summary_as_it_was(
     out, summary_path = tmp_path / "out.jsonl", tmp_path / "summary.json"
     source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "prompt": "x"}, {"id": "b"}])
     result = run_cli(
-        str(source), "-o", str(out), "--base-url", server.url + "/?token=secret",
+        str(source), "-o", str(out), "--base-url", server.url + "/?api-version=1,2",
         "--summary-json", str(summary_path),
     )  # fmt: skip
     assert result.exit_code == 1  # the invalid line
     rows = {row["id"]: row for row in read_results(out)}
+    assert rows["a"]["status"] == "ok"  # the path went before the query string
     assert rows["a"]["endpoint"] == server.url + "/"  # no query string
     assert rows["b"]["endpoint"] is None  # never sent
     assert "endpoints" not in orjson.loads(summary_path.read_bytes())
@@ -278,6 +279,8 @@ def test_base_urls_split_on_commas_and_spaces_with_per_endpoint_limits() -> None
         (["ftp://a"], "must start with http"),
         (["http://a", "http://a/"], "given twice"),
         (["http://user:pw@a#c=x"], "only c=N"),
+        (["http://user:pw@127.0.0.1:99999"], "port"),
+        (["http://user:pw#rest@host"], "port"),
     ],
 )
 def test_bad_base_url_lists_are_named(values: list[str], problem: str) -> None:
@@ -286,11 +289,25 @@ def test_bad_base_url_lists_are_named(values: list[str], problem: str) -> None:
     assert "pw" not in str(caught.value)  # a password is never echoed
 
 
+def test_a_comma_inside_a_query_string_does_not_split_the_list() -> None:
+    assert parse_base_urls(["http://a/?v=1,2,http://b"]) == [
+        ("http://a/?v=1,2", None),
+        ("http://b", None),
+    ]
+
+
+def test_the_path_goes_before_the_base_urls_query_string() -> None:
+    endpoint = Endpoint("https://x.example/openai/?api-version=2024-06-01")
+    assert endpoint.url == "https://x.example/openai/v1/chat/completions?api-version=2024-06-01"
+    assert endpoint.public_url == "https://x.example/openai/"
+
+
 def test_public_url_drops_credentials_query_and_fragment() -> None:
     assert (
         public_url("https://user:secret@h.example:8443/v1?key=k#x") == "https://h.example:8443/v1"
     )
     assert public_url("http://[::1]:8000") == "http://[::1]:8000"
+    assert public_url("http://u:pw@h:99999/v1") == "http://h/v1"  # never raises
 
 
 def test_bad_fleet_option_is_a_usage_error(tmp_path: Path) -> None:
@@ -342,10 +359,10 @@ async def test_members_have_their_own_limits_and_rate_buckets() -> None:
         assert flows[0] is not flows[1]
         assert all(flow.settings.rpm == 60 for flow in flows)
         # A 429 with Retry-After rests only the member that got it.
-        group._learn(group.members[0], HTTPStatusError(429, "slow", retry_after_s=5))
+        group._learn(group.members[0], False, HTTPStatusError(429, "slow", retry_after_s=5))
         assert group.members[0].flow.paused_until > time.monotonic() + 4
         assert group.members[1].flow.paused_until == 0
-        assert group._choose(None) is group.members[1]
+        assert group._choose(()) == (group.members[1], False)
     finally:
         await group.close()
 
@@ -355,13 +372,13 @@ async def test_routing_picks_the_least_loaded_relative_to_its_limit() -> None:
     try:
         small, big = group.members
         small.flow.in_flight, big.flow.in_flight = 1, 3  # 50% against 37.5%
-        assert group._choose(None) is big
+        assert group._choose(()) == (big, False)
         big.flow.in_flight = 5  # 62.5%
-        assert group._choose(None) is small
-        assert group._choose(avoid=small) is big  # a retry avoids where it failed
+        assert group._choose(()) == (small, False)
+        assert group._choose((small,)) == (big, False)  # a retry avoids where it failed
         small.flow.in_flight = 2  # full
         big.flow.in_flight = 8  # full
-        assert group._choose(None) is None
+        assert group._choose(()) is None
     finally:
         await group.close()
 
@@ -378,20 +395,92 @@ async def test_a_tripped_member_gets_one_probe_after_the_cooldown() -> None:
         dead.flow.leave(0.0, refused, None)  # trips it (threshold 1)
         assert dead.down
         assert dead.trips == 1
-        assert group._choose(None) is alive
+        assert group._choose(()) == (alive, False)
         now[0] += 31
-        assert group._choose(None) is dead
-        assert dead.probing
-        assert group._choose(None) is alive  # one probe at a time
-        group._learn(dead, refused)  # still refused: wait another cooldown
+        assert group._choose((alive,)) == (alive, False)  # retries never probe
+        assert group._choose(()) == (dead, True)  # a first attempt is the probe
+        assert group._choose(()) == (alive, False)  # one probe at a time
+        group._learn(dead, False, None)  # an older attempt's answer decides nothing
+        assert dead.down
+        group._learn(dead, True, refused)  # the probe was refused: another cooldown
         assert dead.down
         assert not dead.probing
-        assert group._choose(None) is alive
+        assert group._choose(()) == (alive, False)
         now[0] += 31
-        assert group._choose(None) is dead
-        group._learn(dead, None)  # it answered
+        assert group._choose(()) == (dead, True)
+        group._learn(dead, True, None)  # it answered
         assert not dead.down
         assert dead.flow.tripped_by is None
+    finally:
+        await group.close()
+
+
+async def test_a_cancelled_probe_frees_the_probe_and_the_slot() -> None:
+    group = fleet(None, None, breaker_threshold=1)
+    try:
+        dead, alive = group.members
+        dead.flow.leave(0.0, TransportError("refused", unreachable=True), None)
+        alive.flow.in_flight = alive.limit  # full, and no probe due: the attempt waits
+        waiting = asyncio.ensure_future(group._acquire(()))
+        await asyncio.sleep(0)
+        dead.probe_at = 0.0  # the probe is due...
+        group._dispatch()
+        assert dead.probing  # ...and handed to the waiting attempt...
+        waiting.cancel()  # ...which is cancelled before it starts
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert not dead.probing
+        assert dead.reserved == 0
+        assert group._choose(()) == (dead, True)  # due again
+    finally:
+        await group.close()
+
+
+async def test_only_retries_waiting_arm_no_timer_for_a_due_probe() -> None:
+    group = fleet(None, None, breaker_threshold=1)
+    try:
+        dead, alive = group.members
+        dead.flow.leave(0.0, TransportError("refused", unreachable=True), None)
+        dead.probe_at = 0.0
+        alive.flow.in_flight = alive.limit
+        retry = asyncio.ensure_future(group._acquire((alive,)))
+        await asyncio.sleep(0.01)
+        assert not retry.done()
+        assert group._timer is None  # no spinning: only a first attempt may probe
+        alive.flow.in_flight -= 1
+        group._dispatch()
+        assert await retry == (alive, False)
+    finally:
+        await group.close()
+
+
+async def test_a_waiting_retry_does_not_hold_up_a_new_prompt() -> None:
+    group = fleet(1, 2)
+    try:
+        busy, idle = group.members
+        busy.flow.in_flight = 1  # full, with a long answer
+        retry = asyncio.ensure_future(group._acquire((idle,)))  # failed on `idle`
+        await asyncio.sleep(0)
+        assert not retry.done()
+        assert await asyncio.wait_for(group._acquire(()), 1) == (idle, False)
+        retry.cancel()
+    finally:
+        await group.close()
+
+
+async def test_a_retry_goes_to_an_untried_endpoint_before_backing_off() -> None:
+    group = fleet(None, None, None)
+    try:
+        first, second, third = group.members
+        third.flow.in_flight = third.limit  # full
+        failed = HTTPStatusError(500, "boom")
+        # After failing on the first and the second, the retry waits for the third...
+        assert group._avoid([first, second]) == (first, second)
+        assert group._choose(group._avoid([first, second])) is None
+        assert group._wait_before(2, failed, [first, second]) == 0.0
+        # ...and once all three were tried, it backs off and avoids only the last.
+        assert group._avoid([first, second, third]) == (third,)
+        assert group._wait_before(3, failed, [first, second, third]) >= 4.0
     finally:
         await group.close()
 

@@ -79,9 +79,11 @@ class Endpoint:
 
     @property
     def url(self) -> str:
-        """The full chat-completions URL: base URL and path joined by one slash."""
+        """The full chat-completions URL: base URL and path joined by one slash, before
+        any query string of the base URL (Azure's `?api-version=...`)."""
         path = self.path if self.path.startswith("/") else "/" + self.path
-        return self.base_url.rstrip("/") + path
+        base, mark, query = self.base_url.partition("?")
+        return base.rstrip("/") + path + mark + query
 
     def headers(self) -> dict[str, str]:
         """Request headers: the browser set (or the plain one), the API key, the extras."""
@@ -165,20 +167,28 @@ def endpoint_for(
 
 
 def public_url(url: str) -> str:
-    """`url` without user, password, query string and fragment."""
+    """`url` without user, password, query string and fragment (never raises: a URL
+    that does not parse shows its scheme and host alone)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if ":" in host:  # an IPv6 literal keeps its brackets
         host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range
+        port = None
+    netloc = f"{host}:{port}" if port is not None else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 class EndpointListError(ValueError):
-    """A --base-url list that cannot be used; the message says why."""
+    """A --base-url list that cannot be used; the message says why (never a password)."""
 
 
 _LIMIT = re.compile(r"c=([0-9]+)")
+# URLs in one value are split by white space, or by a comma that a URL follows (a comma
+# inside a query string stays).
+_BETWEEN_URLS = re.compile(r"\s+|\s*,\s*(?=https?://)")
 
 
 def parse_base_urls(values: Iterable[str]) -> list[tuple[str, int | None]]:
@@ -187,29 +197,36 @@ def parse_base_urls(values: Iterable[str]) -> list[tuple[str, int | None]]:
     entries: list[tuple[str, int | None]] = []
     seen: set[str] = set()
     for value in values:
-        for item in re.split(r"[,\s]+", value.strip()):
-            if not item:
-                continue
-            url, _, fragment = item.partition("#")
-            url = url.rstrip("/")
-            limit = None
-            if fragment:
-                match = _LIMIT.fullmatch(fragment)
-                if match is None or int(match.group(1)) < 1:
-                    raise EndpointListError(
-                        f"{public_url(url)}#{fragment}: after # only c=N "
-                        "(most requests in flight there, N >= 1) is understood"
-                    )
-                limit = int(match.group(1))
-            if not re.match(r"^https?://[^/]", url):
-                raise EndpointListError(
-                    f"{public_url(url) or item!r} must start with http:// or https://"
-                )
-            if url in seen:
-                raise EndpointListError(f"{public_url(url)} is given twice")
-            seen.add(url)
-            entries.append((url, limit))
+        for item in _BETWEEN_URLS.split(value.strip().strip(",")):
+            if item:
+                url, limit = _url_and_limit(item)
+                if url in seen:
+                    raise EndpointListError(f"{public_url(url)} is given twice")
+                seen.add(url)
+                entries.append((url, limit))
     return entries
+
+
+def _url_and_limit(item: str) -> tuple[str, int | None]:
+    """One `URL[#c=N]`, checked; errors show the URL without its credentials."""
+    url, mark, fragment = item.rpartition("#") if "#" in item else (item, "", "")
+    url = url.rstrip("/")
+    shown = public_url(url) or "the URL"
+    if not re.match(r"^https?://[^/]", url):
+        raise EndpointListError(f"{shown} must start with http:// or https://")
+    try:
+        urlsplit(url).port  # noqa: B018 - parsing it is the check
+    except ValueError:
+        raise EndpointListError(f"{shown}: the port is not a number from 0 to 65535") from None
+    if not mark:
+        return url, None
+    match = _LIMIT.fullmatch(fragment)
+    if match is None or int(match.group(1)) < 1:
+        raise EndpointListError(
+            f"{shown}: after # only c=N (most requests in flight there, N >= 1) is understood"
+            " (a # in a password is written %23)"
+        )
+    return url, int(match.group(1))
 
 
 def endpoint_of(settings: ClientSettings) -> Endpoint:

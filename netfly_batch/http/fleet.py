@@ -85,7 +85,9 @@ class Member:
         }
 
 
-_Waiter = tuple["asyncio.Future[Member]", "Member | None"]
+# An attempt waiting for a slot: its future (the member and whether it is the probe) and
+# the members it should avoid.
+_Waiter = tuple["asyncio.Future[tuple[Member, bool]]", "tuple[Member, ...]"]
 
 
 class Fleet:
@@ -152,9 +154,9 @@ class Fleet:
         tried: list[Member] = []
 
         async def attempt(payload: bytes, number: int) -> Completion:
-            member = await self._acquire(avoid=tried[-1] if tried else None)
+            member, probe = await self._acquire(self._avoid(tried))
             tried.append(member)
-            return await self._attempt(member, payload, number, cost, accept)
+            return await self._attempt(member, probe, payload, number, cost, accept)
 
         try:
             completion = await with_retries(
@@ -165,7 +167,7 @@ class Fleet:
                 reask=reask,
                 wait=lambda number, error: self._wait_before(number, error, tried),
             )
-        except RequestError:
+        except Exception:  # a RequestError, or a bug: either way a failed request
             if tried:
                 tried[-1].errors += 1
             raise
@@ -175,6 +177,7 @@ class Fleet:
     async def _attempt(
         self,
         member: Member,
+        probe: bool,
         payload: bytes,
         number: int,
         cost: int,
@@ -183,18 +186,27 @@ class Fleet:
         try:
             completion = await member.client.attempt(payload, number, cost, check)
         except RequestError as error:
-            self._learn(member, error)
+            self._learn(member, probe, error)
             raise
         except BaseException:  # cancelled: nothing learnt; a probe is due again
-            member.probing = False
-            self._dispatch()
+            self._release(member, probe, reserved=False)
             raise
-        self._learn(member, None)
+        self._learn(member, probe, None)
         return completion
 
+    def _avoid(self, tried: list[Member]) -> tuple[Member, ...]:
+        """Where a request's next attempt should not go: every member it tried while an
+        untried one is up, else the one that just failed."""
+        if not tried:
+            return ()
+        if any(not member.down and member not in tried for member in self.members):
+            return tuple(tried)
+        return (tried[-1],)
+
     def _wait_before(self, number: int, error: BaseException | None, tried: list[Member]) -> float:
-        """No wait when a member this request has not tried is up; else the backoff (a
-        Retry-After rests the member that sent it, not the request)."""
+        """No wait when a member this request has not tried is up (the retry goes
+        there); else the backoff (a Retry-After rests the member that sent it, not the
+        request)."""
         if any(not member.down and member not in tried for member in self.members):
             return 0.0
         if isinstance(error, HTTPStatusError):
@@ -203,51 +215,58 @@ class Fleet:
 
     # Routing: who gets the next attempt.
 
-    async def _acquire(self, avoid: Member | None) -> Member:
-        """A member with room for one attempt; the caller starts it at once (no await
-        in between, so the slot cannot be taken)."""
+    async def _acquire(self, avoid: tuple[Member, ...]) -> tuple[Member, bool]:
+        """A member with room for one attempt, and whether the attempt is its probe; the
+        caller starts it at once (no await in between, so the slot cannot be taken)."""
         if not self._waiters:
-            member = self._choose(avoid)
-            if member is not None:
-                return member
-        future: asyncio.Future[Member] = asyncio.get_running_loop().create_future()
+            chosen = self._choose(avoid)
+            if chosen is not None:
+                return chosen
+        future: asyncio.Future[tuple[Member, bool]] = asyncio.get_running_loop().create_future()
         waiter = (future, avoid)
         self._waiters.append(waiter)
-        self._arm_timer()
+        self._dispatch()  # older waiters first; this one if a slot fits it and none of them
         try:
-            member = await future
+            member, probe = await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():  # granted, then cancelled
-                future.result().reserved -= 1
-                self._dispatch()
+                self._release(*future.result(), reserved=True)
             elif waiter in self._waiters:
                 self._waiters.remove(waiter)
             raise
         member.reserved -= 1
-        return member
+        return member, probe
 
-    def _choose(self, avoid: Member | None) -> Member | None:
+    def _release(self, member: Member, probe: bool, *, reserved: bool) -> None:
+        """A granted attempt will not run (cancelled): free its slot and its probe."""
+        if reserved:
+            member.reserved -= 1
+        if probe:
+            member.probing = False
+        self._dispatch()
+
+    def _choose(self, avoid: tuple[Member, ...]) -> tuple[Member, bool] | None:
         """A due probe (first attempts only), else the least loaded usable member with
-        room; `avoid` only when no other member is up."""
+        room; members in `avoid` only when no other member is up."""
         now = self._clock()
-        others_up = any(not m.down for m in self.members if m is not avoid)
+        others_up = any(not m.down for m in self.members if m not in avoid)
         best: Member | None = None
         best_load = float("inf")
         for member in self.members:
             if member.down:
-                if avoid is None and not member.probing and now >= member.probe_at:
+                if not avoid and not member.probing and now >= member.probe_at:
                     member.probing = True
                     log.info("probing %s again", member.url)
-                    return member
+                    return member, True
                 continue
-            if (member is avoid and others_up) or member.room() <= 0:
+            if member.room() <= 0 or member.flow.paused_until > now:
                 continue
-            if member.flow.paused_until > now:
+            if others_up and member in avoid:
                 continue
             load = (member.in_flight + member.reserved) / member.limit
             if load < best_load:
                 best, best_load = member, load
-        return best
+        return None if best is None else (best, False)
 
     def _dispatch(self) -> None:
         """Hand free slots to waiting attempts, oldest first."""
@@ -256,16 +275,17 @@ class Fleet:
             if future.done():
                 self._waiters.remove(waiter)
                 continue
-            member = self._choose(avoid)
-            if member is None:
+            chosen = self._choose(avoid)
+            if chosen is None:
                 continue
-            member.reserved += 1
-            future.set_result(member)
+            chosen[0].reserved += 1
+            future.set_result(chosen)
             self._waiters.remove(waiter)
         self._arm_timer()
 
     def _arm_timer(self) -> None:
-        """While attempts wait, dispatch again when the next rest ends or probe is due."""
+        """While attempts wait, dispatch again when the next rest ends or, if a first
+        attempt waits, when the next probe is due."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -273,16 +293,19 @@ class Fleet:
             return
         now = self._clock()
         times = [m.flow.paused_until for m in self.members if m.flow.paused_until > now]
-        times += [m.probe_at for m in self.members if m.down and not m.probing]
+        if any(not avoid for _, avoid in self._waiters):
+            times += [m.probe_at for m in self.members
+                      if m.down and not m.probing and m.probe_at > now]  # fmt: skip
         if times:
             delay = max(0.0, min(times) - now) + 0.001
             self._timer = asyncio.get_running_loop().call_later(delay, self._dispatch)
 
     # Learning from outcomes.
 
-    def _learn(self, member: Member, error: RequestError | None) -> None:
-        """After an attempt at `member`: a probe's verdict, a 429's rest, then dispatch."""
-        if member.probing:
+    def _learn(self, member: Member, probe: bool, error: RequestError | None) -> None:
+        """After an attempt at `member`: the probe's verdict (only the probe's own
+        attempt decides), a 429's rest, then dispatch."""
+        if probe:
             member.probing = False
             if is_refusal(error):
                 member.probe_at = self._clock() + self.probe_after_s
