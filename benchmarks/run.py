@@ -55,8 +55,8 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "realistic_c": (256, 64),
     "startup_times": (10, 3),
     "shapes_n": (5_000, 200),
-    "fleet_n": (6_000, 200),
-    "fleet_capacity": (32, 8),
+    "fleet_n": (4_000, 200),
+    "fleet_capacity": (16, 8),
 }
 
 
