@@ -524,3 +524,35 @@ def test_run_settings_pool_is_the_sum_of_limits() -> None:
     assert settings.pool_size == 8
     assert settings.endpoints == endpoints
     assert RunSettings("in", "out", concurrency=5).pool_size == 5
+
+
+def test_a_fleet_run_stopped_at_max_runtime_resumes_without_loss_or_repeats(
+    tmp_path: Path, replicas: Any
+) -> None:
+    one, two = replicas("one", 0.1), replicas("two", 0.1)
+    out, source = tmp_path / "out.jsonl", prompts(tmp_path, 40)
+    common = (str(source), "-o", str(out), "-c", "2", "--base-url", f"{one.url},{two.url}")
+    first = run_cli(*common, "--max-runtime", "0.35")
+    assert first.exit_code == 75, first.output
+    done_first = [row["id"] for row in read_results(out)]
+    assert 0 < len(done_first) < 40
+    second = run_cli(*common)
+    assert second.exit_code == 0, second.output
+    ids = Counter(row["id"] for row in read_results(out))
+    assert set(ids) == {f"p{i}" for i in range(40)}
+    assert max(ids.values()) == 1
+    assert one.answered + two.answered == 40  # nothing was sent twice
+
+
+def test_every_shard_worker_uses_every_endpoint(tmp_path: Path, replicas: Any) -> None:
+    one, two = replicas("one", 0.01), replicas("two", 0.01)
+    source = prompts(tmp_path, 40)
+    for shard in ("0/2", "1/2"):
+        result = run_cli(
+            str(source), "-o", str(tmp_path / "out-{shard}.jsonl"), "--shard", shard,
+            "-c", "2", "--base-url", one.url, "--base-url", two.url,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert one.answered > 0
+        assert two.answered > 0
+        one.answered = two.answered = 0
