@@ -20,7 +20,7 @@ import orjson
 
 from ..batch.inputs import input_lines
 from ..batch.prompts import Prompt, read_prompts
-from .read import LineReader, select_latest
+from .read import select_latest
 
 LATENCY_BINS_PER_DECADE = 100  # bin edges 10**(k/100) s: quantiles within about 2.3 %
 LATENCY_MIN_S = 1e-3
@@ -142,9 +142,8 @@ def build_report(sources: list[Path], input_path: Path | None = None) -> RunRepo
     """Read `sources` (and `input_path`'s ids) into a `RunReport`."""
     selection = select_latest(sources)
     report = RunReport(files=len(sources), unreadable_lines=selection.unreadable_lines)
-    with LineReader(sources) as reader:
-        for chosen in selection.chosen(answered_ids_only_once=True):
-            _add(report, orjson.loads(reader.line_at(chosen.place)))
+    for line in selection.kept_lines(answered_ids_only_once=True):
+        _add(report, orjson.loads(line))
     if input_path is not None:
         with input_lines(str(input_path)) as lines:
             ids = {item.id for item in read_prompts(lines) if isinstance(item, Prompt)}
