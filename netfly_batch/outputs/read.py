@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import orjson
 
@@ -144,26 +144,11 @@ def open_result_file(path: Path) -> BinaryIO:
         raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def read_results(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
-    """(offset, record) of every line; record None for a line that is no result (not
-    JSON, no `id` or `status`, or a torn last line without its newline)."""
-    with open_result_file(path) as handle:
-        offset = 0
-        for line in handle:
-            start, offset = offset, offset + len(line)
-            try:
-                record = orjson.loads(line)
-                if (not line.endswith(b"\n") or not isinstance(record, dict)
-                        or "id" not in record or "status" not in record):  # fmt: skip
-                    raise ValueError
-            except (orjson.JSONDecodeError, ValueError, TypeError):
-                yield start, None
-                continue
-            yield start, record
-
-
 def select_latest(sources: list[Path]) -> Selection:
-    """Read every source once; keep the latest result of each id and each invalid one."""
+    """Read every source once; keep the latest result of each id and each invalid one.
+
+    A line is no result when it is not JSON, has no `id` or `status`, or is a torn last
+    line without its newline; those are counted as unreadable."""
     if len(sources) >= 1 << Entry.FILE_BITS:
         raise InputFileError(f"too many files ({len(sources)}); merge them in groups")
     selection = Selection(sources)
@@ -172,55 +157,70 @@ def select_latest(sources: list[Path]) -> Selection:
     for number, source in enumerate(sources):
         offsets = array("q")
         selection.offsets.append(offsets)
-        for index, (offset, record) in enumerate(read_results(source)):
-            offsets.append(offset)
-            if record is None:
-                selection.unreadable_lines += 1
-                continue
-            prompt_id, status = str(record["id"]), str(record["status"])
-            status_number = status_numbers.get(status)
-            if status_number is None:
-                status_number = status_numbers[status] = len(statuses)
-                statuses.append(status)
-            line = record.get("line")
-            if not isinstance(line, int) or not 0 <= line < 1 << Entry.LINE_BITS:
-                line = 0
-            stamp = stamp_us(record.get("finished_at"))
-            entry = Entry.pack(stamp, number, index, line, status_number)
-            if status == "invalid":
-                invalid[(prompt_id, line)] = entry
-                continue
-            previous = latest.get(prompt_id)
-            if previous is None or entry > previous:
-                latest[prompt_id] = entry
+        with open_result_file(source) as handle:
+            offset = 0
+            for index, text in enumerate(handle):
+                offsets.append(offset)
+                offset += len(text)
+                try:
+                    record = orjson.loads(text)
+                    prompt_id, status = record["id"], record["status"]
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    record = None
+                if record is None or type(record) is not dict or text[-1:] != b"\n":
+                    selection.unreadable_lines += 1
+                    continue
+                if type(prompt_id) is not str:
+                    prompt_id = str(prompt_id)
+                if type(status) is not str:
+                    status = str(status)
+                status_number = status_numbers.get(status)
+                if status_number is None:
+                    status_number = status_numbers[status] = len(statuses)
+                    statuses.append(status)
+                line = record.get("line")
+                if type(line) is not int or not 0 <= line < 1 << Entry.LINE_BITS:
+                    line = 0
+                entry = Entry.pack(stamp_us(record.get("finished_at")), number, index, line,
+                                   status_number)  # fmt: skip
+                if status == "invalid":
+                    invalid[(prompt_id, line)] = entry
+                    continue
+                previous = latest.get(prompt_id)
+                if previous is None or entry > previous:
+                    latest[prompt_id] = entry
     return selection
 
 
 def stamp_us(stamp: object) -> int:
     """A `finished_at` as microseconds since 1970 (UTC); 0 when missing or not an ISO 8601
-    time (such a result is older than any with a time). Our own format
-    (`2026-01-01T10:00:00.123Z`) takes a fast path."""
-    if not isinstance(stamp, str) or not stamp:
+    time (such a result is older than any with a time). Our own form
+    (`2026-01-01T10:00:00.123Z`) takes a fast path: its second is parsed once."""
+    if type(stamp) is str and len(stamp) == 24 and stamp[19] == "." and stamp[23] == "Z":
+        millis = stamp[20:23]
+        if millis.isdigit():
+            second = _second_us(stamp[:19])
+            if second >= 0:
+                return second + int(millis) * 1_000
+    if not isinstance(stamp, str):
         return 0
-    if len(stamp) == 24 and stamp[19] == "." and stamp[23] == "Z" and stamp[16] == ":":
-        try:
-            seconds = int(stamp[17:19]) * 1_000_000 + int(stamp[20:23]) * 1_000
-            return max(0, _minute_us(stamp[:16]) + seconds)
-        except ValueError:
-            pass
-    try:
-        moment = datetime.fromisoformat(stamp)
-    except ValueError:
-        return 0
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0, (moment - EPOCH) // MICROSECOND)
+    return max(0, _moment_us(stamp))
 
 
 @functools.lru_cache(maxsize=4096)
-def _minute_us(minute: str) -> int:
-    """`2026-01-01T10:00` (UTC) as microseconds since 1970."""
-    return (datetime.fromisoformat(minute).replace(tzinfo=UTC) - EPOCH) // MICROSECOND
+def _second_us(second: str) -> int:
+    """`2026-01-01T10:00:00` (UTC) as microseconds since 1970; -1 when it is no time."""
+    return _moment_us(second + "+00:00")
+
+
+def _moment_us(text: str) -> int:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return -1
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // MICROSECOND
 
 
 class LineReader:
