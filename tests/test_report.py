@@ -10,8 +10,9 @@ import orjson
 from click.testing import CliRunner
 
 from netfly_batch.cli import main
-from netfly_batch.outputs.report import MAX_TIME_BINS, TimeBins, build_report
+from netfly_batch.outputs.report import build_report
 from netfly_batch.outputs.report_text import chart
+from netfly_batch.outputs.tallies import MAX_TIME_BINS, TimeBins, Timeline
 from netfly_batch.results import Result
 
 
@@ -175,3 +176,22 @@ def test_over_time_and_token_histograms_in_the_json(tmp_path):
     assert count == 2
     assert 4 <= edge < 4 * 10 ** (1 / 20)
     assert sum(count for _, count in data["latency_s"]["histogram"]) == 3
+
+
+def test_a_timeline_counts_every_result_in_any_order_and_form():
+    """Results of one second are counted together; order and time forms do not matter."""
+    timeline = Timeline()
+    day = "2026-01-01T"
+    stamps = [f"{day}10:00:00.100Z", f"{day}10:00:00.900Z", f"{day}10:00:03.000Z",
+              f"{day}10:00:00.500Z", f"{day}11:00:01+01:00", f"{day}10:01:00.000Z"]  # fmt: skip
+    for number, stamp in enumerate(stamps):
+        timeline.add(stamp, "ok" if number % 2 else "error")
+    timeline.close()
+    data = timeline.bins.as_dict()
+    assert data["bin_s"] == 1
+    assert [data["by_status"]["ok"][i] + data["by_status"]["error"][i] for i in (0, 1, 3)] == [
+        3, 1, 1]  # fmt: skip
+    assert sum(data["by_status"]["ok"]) + sum(data["by_status"]["error"]) == 6
+    assert timeline.per_minute == {"2026-01-01T10:00": 4, "2026-01-01T11:00": 1,
+                                   "2026-01-01T10:01": 1}  # fmt: skip
+    assert (timeline.first_at, timeline.last_at) == (stamps[0], stamps[4])

@@ -11,10 +11,8 @@ of results is ever held.
 from __future__ import annotations
 
 import heapq
-import math
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,106 +20,13 @@ import orjson
 
 from ..batch.inputs import input_lines
 from ..batch.prompts import Prompt, read_prompts
-from .read import select_latest, stamp_us
+from .read import select_latest
+from .tallies import LogHistogram, Timeline
 
 LATENCY_BINS_PER_DECADE = 100  # bin edges 10**(k/100) s: quantiles within about 2.3 %
 LATENCY_MIN_S = 1e-3
 TOKEN_BINS_PER_DECADE = 20
 SLOWEST = 5
-# Time bin widths (s), each a multiple of the one before, so bins merge whole when widened.
-TIME_BIN_WIDTHS_S = (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 7200, 21600, 43200, 86400)
-MAX_TIME_BINS = 240
-
-
-@dataclass(slots=True)
-class LogHistogram:
-    """Counts in log-spaced bins: bin k holds the values in (10**((k-1)/per_decade),
-    10**(k/per_decade)]; values up to `floor` count in floor's bin. A few hundred bins
-    cover any range met in practice, however many values are added."""
-
-    per_decade: int
-    floor: float
-    bins: Counter[int] = field(default_factory=Counter)
-    count: int = 0
-    max: float = 0.0
-
-    def add(self, value: float) -> None:
-        self.count += 1
-        if value > self.max:
-            self.max = value
-        if value < self.floor:
-            value = self.floor
-        self.bins[math.ceil(math.log10(value) * self.per_decade)] += 1
-
-    def upper(self, index: int) -> float:
-        """The upper edge of bin `index`."""
-        return float(10 ** (index / self.per_decade))
-
-    def quantile(self, q: float) -> float | None:
-        """The q-quantile, as the upper edge of its bin (at most the largest value)."""
-        if not self.count:
-            return None
-        rank = max(1, math.ceil(q * self.count))
-        seen = 0
-        for index in sorted(self.bins):
-            seen += self.bins[index]
-            if seen >= rank:
-                return min(self.upper(index), self.max)
-        return self.max
-
-    def as_pairs(self) -> list[list[float]]:
-        """[upper edge, count] of every bin that holds a value, smallest first."""
-        return [[round(self.upper(k), 6), self.bins[k]] for k in sorted(self.bins)]
-
-
-@dataclass(slots=True)
-class TimeBins:
-    """Results per status in time bins of `width_s` (aligned on multiples of it since
-    1970); the width grows along TIME_BIN_WIDTHS_S (then doubles) whenever the span
-    would need more than MAX_TIME_BINS bins."""
-
-    width_s: int = TIME_BIN_WIDTHS_S[0]
-    counts: dict[int, Counter[str]] = field(default_factory=dict)  # bin number -> statuses
-    first: int = 0
-    last: int = -1
-
-    def add(self, second: int, status: str) -> None:
-        number = second // self.width_s
-        counts = self.counts.get(number)
-        if counts is None:
-            if not self.counts:
-                self.first = self.last = number
-            self.first, self.last = min(self.first, number), max(self.last, number)
-            while self.last - self.first >= MAX_TIME_BINS:
-                self._widen()
-            number = second // self.width_s
-            counts = self.counts.setdefault(number, Counter())
-        counts[status] += 1
-
-    def _widen(self) -> None:
-        wider = next((w for w in TIME_BIN_WIDTHS_S if w > self.width_s), self.width_s * 2)
-        merged: dict[int, Counter[str]] = {}
-        for number, counts in self.counts.items():
-            merged.setdefault(number * self.width_s // wider, Counter()).update(counts)
-        self.first = self.first * self.width_s // wider
-        self.last = self.last * self.width_s // wider
-        self.counts, self.width_s = merged, wider
-
-    def as_dict(self) -> dict[str, Any]:
-        """Every bin from the first to the last (empty ones too): start times and counts."""
-        if not self.counts:
-            return {"bin_s": self.width_s, "starts": [], "by_status": {}}
-        numbers = range(self.first, self.last + 1)
-        statuses = sorted({status for counts in self.counts.values() for status in counts})
-        empty: Counter[str] = Counter()
-        return {
-            "bin_s": self.width_s,
-            "starts": [_iso(number * self.width_s) for number in numbers],
-            "by_status": {
-                status: [self.counts.get(number, empty)[status] for number in numbers]
-                for status in statuses
-            },
-        }
 
 
 @dataclass(slots=True)
@@ -155,10 +60,7 @@ class RunReport:
         default_factory=lambda: LogHistogram(TOKEN_BINS_PER_DECADE, 1)
     )
     models: Counter[str] = field(default_factory=Counter)
-    per_minute: Counter[str] = field(default_factory=Counter)  # "YYYY-MM-DDTHH:MM" -> results
-    over_time: TimeBins = field(default_factory=TimeBins)
-    first_at: str | None = None
-    last_at: str | None = None
+    timeline: Timeline = field(default_factory=Timeline)
     left_to_do: int | None = None  # input ids with no result (with --input)
 
     @property
@@ -215,10 +117,10 @@ class RunReport:
                 "method": f"{TOKEN_BINS_PER_DECADE} log bins a decade",
             },
             "cost_usd": self.cost(price_in, price_out),
-            "first_finished_at": self.first_at,
-            "last_finished_at": self.last_at,
-            "per_minute": dict(sorted(self.per_minute.items())),
-            "over_time": self.over_time.as_dict(),
+            "first_finished_at": self.timeline.first_at,
+            "last_finished_at": self.timeline.last_at,
+            "per_minute": dict(sorted(self.timeline.per_minute.items())),
+            "over_time": self.timeline.bins.as_dict(),
             "models": dict(self.models.most_common()),
         }
 
@@ -239,6 +141,7 @@ def build_report(sources: list[Path], input_path: Path | None = None) -> RunRepo
     report = RunReport(files=len(sources), unreadable_lines=selection.unreadable_lines)
     for line in selection.kept_lines(answered_ids_only_once=True):
         _add(report, orjson.loads(line))
+    report.timeline.close()
     if input_path is not None:
         missing: set[str] = set()  # as large as the work left, not as the input
         with input_lines(str(input_path)) as lines:
@@ -275,7 +178,7 @@ def _add(report: RunReport, row: dict[str, Any]) -> None:
         report.models[model] += 1
     stamp = row.get("finished_at")
     if type(stamp) is str and len(stamp) >= 16:
-        _add_time(report, stamp, status)
+        report.timeline.add(stamp, status)
 
 
 def _add_error(report: RunReport, error: object, prompt_id: str) -> None:
@@ -320,18 +223,3 @@ def _add_usage(report: RunReport, usage: dict[str, Any]) -> None:
         value = details.get("reasoning_tokens")
         if type(value) is int:
             tokens["reasoning"] += value
-
-
-def _add_time(report: RunReport, stamp: str, status: str) -> None:
-    report.per_minute[stamp[:16]] += 1
-    if report.first_at is None or stamp < report.first_at:
-        report.first_at = stamp
-    if report.last_at is None or stamp > report.last_at:
-        report.last_at = stamp
-    moment_us = stamp_us(stamp)
-    if moment_us:
-        report.over_time.add(moment_us // 1_000_000, status)
-
-
-def _iso(second: int) -> str:
-    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -157,9 +157,9 @@ def _slowest_table(data: dict[str, Any]) -> str:
 
 def _notes(data: dict[str, Any]) -> str:
     notes = [
-        "Latest result per id across the files (by finished_at). Latency quantiles come from "
-        f"a fixed histogram ({escape(data['latency_s']['method'])}): each is within about 2.3% "
-        "of the exact value.",
+        "The latest result per id across the files (by finished_at). Latency quantiles come "
+        f"from a fixed {escape(data['latency_s']['method'])}: each is within about 2.3% of the "
+        "exact value.",
     ]
     if data["unreadable_lines"]:
         notes.append(f"{data['unreadable_lines']:,} lines were not results and were skipped.")
@@ -199,10 +199,11 @@ code { font: 12.5px/1.3 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace
 .charts { display: grid; gap: 14px;
   grid-template-columns: repeat(auto-fit, minmax(min(100%, 520px), 1fr)); }
 figure.chart { margin: 0; background: var(--panel); border: 1px solid var(--line);
-  border-radius: 10px; padding: 12px 12px 6px; min-width: 0; }
+  border-radius: 10px; padding: 12px 12px 6px; min-width: 0; overflow-x: auto; }
 figure.chart figcaption { font-weight: 600; font-size: 14px; margin: 0 0 4px 4px; }
-figure.chart svg { display: block; width: 100%; height: auto; }
+figure.chart svg { display: block; width: 100%; height: auto; min-width: 440px; }
 figure.chart.wide { grid-column: 1 / -1; }
+figure.chart.wide svg { min-width: 760px; }  /* narrower, its text is too small: scroll */
 .table-wrap { overflow-x: auto; background: var(--panel); border: 1px solid var(--line);
   border-radius: 10px; }
 table { border-collapse: collapse; width: 100%; font-size: 13.5px; }
