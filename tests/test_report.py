@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from netfly_batch.cli import main
 from netfly_batch.outputs.report import build_report
 from netfly_batch.outputs.report_text import chart
+from netfly_batch.outputs.tallies import MAX_TIME_BINS, TimeBins, Timeline
 from netfly_batch.results import Result
 
 
@@ -73,8 +74,8 @@ def test_latency_quantiles_come_within_a_bin_of_the_exact_ones(tmp_path):
     ordered = sorted(round(v, 4) for v in values)
     for q in (0.5, 0.9, 0.99):
         exact = ordered[int(q * len(ordered)) - 1]
-        assert abs(report.latency_quantile(q) / exact - 1) < 0.025, q
-    assert report.latency_max_s == ordered[-1]
+        assert abs(report.latency.quantile(q) / exact - 1) < 0.025, q
+    assert report.latency.max == ordered[-1]
     assert [s for s, _ in sorted(report.slowest, reverse=True)] == ordered[::-1][:5]
 
 
@@ -119,7 +120,7 @@ def test_a_million_result_report_stays_small(tmp_path: Path):
     out.write_bytes(b"".join(ok(f"p{i}", i, 0.01 * (i % 300 + 1)) for i in range(20000)))
     report = build_report([out])
     assert report.total == 20000
-    assert len(report.latency_bins) <= 300
+    assert len(report.latency.bins) <= 300
     assert len(report.slowest) == 5
 
 
@@ -137,3 +138,60 @@ def test_the_run_summary_counts_the_tokens_of_its_results(tmp_path):
     for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
         assert data[name] == sum(usage[name] for usage in usages) > 0
     assert f"{data['total_tokens']} tokens ({data['prompt_tokens']} prompt" in result.output
+
+
+def test_time_bins_widen_to_stay_bounded_and_keep_every_result():
+    """Results over a day fall into at most MAX_TIME_BINS bins of a round width, none lost."""
+    bins = TimeBins()
+    for second in range(0, 86_400, 7):
+        bins.add(1_767_261_600 + second, "ok" if second % 3 else "error")
+    data = bins.as_dict()
+    assert data["bin_s"] == 600  # 1 s, 5 s, ... widened until a day fits in 240 bins
+    assert len(data["starts"]) == len(data["by_status"]["ok"]) <= MAX_TIME_BINS
+    assert data["starts"][0] == "2026-01-01T10:00:00Z"
+    total = sum(data["by_status"]["ok"]) + sum(data["by_status"]["error"])
+    assert total == len(range(0, 86_400, 7))
+    assert len(bins.counts) <= MAX_TIME_BINS
+
+
+def test_over_time_and_token_histograms_in_the_json(tmp_path):
+    """The charts' numbers: results per time bin by status, tokens per result in bins."""
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(
+        ok("a", 1, 0.5, at="2026-01-01T10:00:00.500Z")
+        + ok("b", 2, 0.5, at="2026-01-01T10:00:02.000Z")
+        + failed("c", 3, 503, "busy")  # 10:01:30
+    )
+    data = build_report([out]).as_dict()
+    over_time = data["over_time"]
+    assert over_time["bin_s"] == 1
+    assert over_time["starts"][0] == "2026-01-01T10:00:00Z"
+    assert len(over_time["starts"]) == 91
+    assert sum(over_time["by_status"]["ok"]) == 2
+    assert over_time["by_status"]["ok"][2] == 1
+    assert over_time["by_status"]["error"][-1] == 1
+    prompt = data["tokens_histogram"]["prompt"]
+    assert prompt == [[10.0, 2]]  # both results had 10 prompt tokens: the bin ending at 10
+    [[edge, count]] = data["tokens_histogram"]["completion"]
+    assert count == 2
+    assert 4 <= edge < 4 * 10 ** (1 / 20)
+    assert sum(count for _, count in data["latency_s"]["histogram"]) == 3
+
+
+def test_a_timeline_counts_every_result_in_any_order_and_form():
+    """Results of one second are counted together; order and time forms do not matter."""
+    timeline = Timeline()
+    day = "2026-01-01T"
+    stamps = [f"{day}10:00:00.100Z", f"{day}10:00:00.900Z", f"{day}10:00:03.000Z",
+              f"{day}10:00:00.500Z", f"{day}11:00:01+01:00", f"{day}10:01:00.000Z"]  # fmt: skip
+    for number, stamp in enumerate(stamps):
+        timeline.add(stamp, "ok" if number % 2 else "error")
+    timeline.close()
+    data = timeline.bins.as_dict()
+    assert data["bin_s"] == 1
+    assert [data["by_status"]["ok"][i] + data["by_status"]["error"][i] for i in (0, 1, 3)] == [
+        3, 1, 1]  # fmt: skip
+    assert sum(data["by_status"]["ok"]) + sum(data["by_status"]["error"]) == 6
+    assert timeline.per_minute == {"2026-01-01T10:00": 4, "2026-01-01T11:00": 1,
+                                   "2026-01-01T10:01": 1}  # fmt: skip
+    assert (timeline.first_at, timeline.last_at) == (stamps[0], stamps[4])

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..batch.inputs import input_lines
 from ..batch.prompts import Prompt, read_prompts
 from .atomic import atomic_file
-from .read import select_latest
+from .read import Selection, select_latest
 
 
 @dataclass(slots=True)
@@ -30,9 +30,8 @@ class MergeReport:
 def merge_outputs(sources: list[Path], target: Path, input_path: Path | None = None) -> MergeReport:
     """Merge `sources` into `target`; compare with `input_path`'s ids when given."""
     selection = select_latest(sources)
-    places = {chosen.place for chosen in selection.chosen()}
     report = MergeReport(
-        written=_write_atomically(sources, places, target),
+        written=_write_atomically(selection, target),
         by_status=selection.by_status(),
         unreadable_lines=selection.unreadable_lines,
     )
@@ -43,17 +42,12 @@ def merge_outputs(sources: list[Path], target: Path, input_path: Path | None = N
     return report
 
 
-def _write_atomically(sources: list[Path], places: set[tuple[int, int]], target: Path) -> int:
+def _write_atomically(selection: Selection, target: Path) -> int:
     written = 0
     with atomic_file(target, "merge") as out:
-        for number, source in enumerate(sources):
-            with open(source, "rb") as handle:
-                offset = 0
-                for line in handle:
-                    if (number, offset) in places:
-                        out.write(line)
-                        written += 1
-                    offset += len(line)
+        for line in selection.kept_lines():
+            out.write(line)
+            written += 1
     return written
 
 

@@ -1,17 +1,21 @@
 """Reading OUT files back: every result line, and the latest result of each id.
 
-One reader for `merge`, `export` (and reports): several files (shards, runs) are read
-as one; the latest result per id wins (by `finished_at`, then by file and line order)
-and each invalid result is kept once. Memory holds one small entry per id, never the
-results: a chosen line is read again by its place (file number, byte offset).
+One reader for `merge`, `export` and `report`: several files (shards, runs) are read as
+one; the latest result per id wins (by `finished_at`, then by file and line order) and
+each invalid result is kept once. Memory holds one int per id (`Entry`: about 50 bytes
+besides the id itself) and 8 bytes per line, never the results: the chosen lines are
+read again, in file order (`Selection.kept_lines`) or by their place (`LineReader`).
 """
 
 from __future__ import annotations
 
+import functools
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import orjson
 
@@ -19,10 +23,13 @@ from ..errors import InputFileError
 
 Place = tuple[int, int]  # (file number, byte offset of the line)
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
-@dataclass(slots=True)
+
+@dataclass(frozen=True, slots=True)
 class Chosen:
-    """One result a reader keeps: where its line is, and what sorting needs."""
+    """One kept result: where its line is, and what sorting needs."""
 
     id: str
     status: str
@@ -30,33 +37,103 @@ class Chosen:
     place: Place
 
 
+class Entry:
+    """One kept result packed into one int, fields from the lowest bits up: status (its
+    number in `Selection.statuses`), the result's `line`, the line's index in its file,
+    the file's number, and `finished_at` in microseconds. Comparing two entries compares
+    (finished_at, file, index): the larger one is the later result."""
+
+    STATUS_BITS = 16
+    LINE_BITS = 32  # a `line` outside 0 .. 2**32 - 1 is kept as 0
+    INDEX_BITS = 40
+    FILE_BITS = 24
+    LINE_AT = STATUS_BITS
+    INDEX_AT = LINE_AT + LINE_BITS
+    FILE_AT = INDEX_AT + INDEX_BITS
+    STAMP_AT = FILE_AT + FILE_BITS
+
+    @staticmethod
+    def pack(stamp_us: int, number: int, index: int, line: int, status: int) -> int:
+        return (
+            stamp_us << Entry.STAMP_AT
+            | number << Entry.FILE_AT
+            | index << Entry.INDEX_AT
+            | line << Entry.LINE_AT
+            | status
+        )
+
+    @staticmethod
+    def status(entry: int) -> int:
+        return entry & ((1 << Entry.STATUS_BITS) - 1)
+
+    @staticmethod
+    def line(entry: int) -> int:
+        return (entry >> Entry.LINE_AT) & ((1 << Entry.LINE_BITS) - 1)
+
+    @staticmethod
+    def where(entry: int) -> tuple[int, int]:
+        """(file number, line index in that file)."""
+        index = (entry >> Entry.INDEX_AT) & ((1 << Entry.INDEX_BITS) - 1)
+        return (entry >> Entry.FILE_AT) & ((1 << Entry.FILE_BITS) - 1), index
+
+
 @dataclass(slots=True)
 class Selection:
     """The results to keep of several OUT files, and what could not be read."""
 
     sources: list[Path]
-    latest: dict[str, tuple[str, Chosen]] = field(default_factory=dict)  # id -> (stamp, chosen)
-    invalid: dict[tuple[str, int], Chosen] = field(default_factory=dict)  # (id, line) -> chosen
+    latest: dict[str, int] = field(default_factory=dict)  # id -> Entry
+    invalid: dict[tuple[str, int], int] = field(default_factory=dict)  # (id, line) -> Entry
     unreadable_lines: int = 0
+    statuses: list[str] = field(default_factory=list)  # an Entry's status number -> status
+    offsets: list[array[int]] = field(default_factory=list)  # per file: each line's offset
+
+    def entries(self, answered_ids_only_once: bool = False) -> Iterator[tuple[str, int]]:
+        """(id, Entry) of every kept result, in no set order; with
+        `answered_ids_only_once`, an invalid result of an id that also has an ok or error
+        result is left out (one line per id)."""
+        yield from self.latest.items()
+        for (prompt_id, _), entry in self.invalid.items():
+            if not (answered_ids_only_once and prompt_id in self.latest):
+                yield prompt_id, entry
 
     def chosen(self, answered_ids_only_once: bool = False) -> list[Chosen]:
-        """Every kept result, in file order; with `answered_ids_only_once`, an invalid
-        result of an id that also has an ok or error result is left out (one line per id)."""
-        invalid = list(self.invalid.values())
-        if answered_ids_only_once:
-            invalid = [chosen for chosen in invalid if chosen.id not in self.latest]
-        kept = [chosen for _, chosen in self.latest.values()] + invalid
+        """Every kept result, in file order (see `entries`)."""
+        kept = [self._chosen(i, e) for i, e in self.entries(answered_ids_only_once)]
         kept.sort(key=lambda chosen: chosen.place)
         return kept
 
+    def kept_lines(self, answered_ids_only_once: bool = False) -> Iterator[bytes]:
+        """Every kept result's line (newline included), in file order, read in one pass
+        over each file (see `entries`)."""
+        marks = [bytearray((len(offsets) + 7) // 8) for offsets in self.offsets]
+        for _, entry in self.entries(answered_ids_only_once):
+            number, index = Entry.where(entry)
+            marks[number][index >> 3] |= 1 << (index & 7)
+        for number, source in enumerate(self.sources):
+            mark = marks[number]
+            if not any(mark):
+                continue
+            with open_result_file(source) as handle:
+                for index, line in enumerate(handle):
+                    if mark[index >> 3] >> (index & 7) & 1:
+                        yield line
+
     def by_status(self) -> dict[str, int]:
         """How many kept results have each status."""
-        counts: dict[str, int] = {}
-        for _, chosen in self.latest.values():
-            counts[chosen.status] = counts.get(chosen.status, 0) + 1
+        numbers: dict[int, int] = {}
+        for entry in self.latest.values():
+            status = Entry.status(entry)
+            numbers[status] = numbers.get(status, 0) + 1
+        counts = {self.statuses[number]: count for number, count in numbers.items()}
         if self.invalid:
             counts["invalid"] = len(self.invalid)
         return counts
+
+    def _chosen(self, prompt_id: str, entry: int) -> Chosen:
+        number, index = Entry.where(entry)
+        place = (number, self.offsets[number][index])
+        return Chosen(prompt_id, self.statuses[Entry.status(entry)], Entry.line(entry), place)
 
 
 def open_result_file(path: Path) -> BinaryIO:
@@ -67,46 +144,83 @@ def open_result_file(path: Path) -> BinaryIO:
         raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def read_results(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
-    """(offset, record) of every line; record None for a line that is no result (not
-    JSON, no `id` or `status`, or a torn last line without its newline)."""
-    with open_result_file(path) as handle:
-        offset = 0
-        for line in handle:
-            start, offset = offset, offset + len(line)
-            try:
-                record = orjson.loads(line)
-                if (not line.endswith(b"\n") or not isinstance(record, dict)
-                        or "id" not in record or "status" not in record):  # fmt: skip
-                    raise ValueError
-            except (orjson.JSONDecodeError, ValueError, TypeError):
-                yield start, None
-                continue
-            yield start, record
-
-
 def select_latest(sources: list[Path]) -> Selection:
-    """Read every source once; keep the latest result of each id and each invalid one."""
+    """Read every source once; keep the latest result of each id and each invalid one.
+
+    A line is no result when it is not JSON, has no `id` or `status`, or is a torn last
+    line without its newline; those are counted as unreadable."""
+    if len(sources) >= 1 << Entry.FILE_BITS:
+        raise InputFileError(f"too many files ({len(sources)}); merge them in groups")
     selection = Selection(sources)
-    latest, invalid = selection.latest, selection.invalid
+    latest, invalid, statuses = selection.latest, selection.invalid, selection.statuses
+    status_numbers: dict[str, int] = {}
     for number, source in enumerate(sources):
-        for offset, record in read_results(source):
-            if record is None:
-                selection.unreadable_lines += 1
-                continue
-            prompt_id, status = str(record["id"]), str(record["status"])
-            line = record.get("line")
-            chosen = Chosen(
-                prompt_id, status, line if isinstance(line, int) else 0, (number, offset)
-            )
-            if status == "invalid":
-                invalid[(prompt_id, chosen.line)] = chosen
-                continue
-            stamp = str(record.get("finished_at") or "")
-            previous = latest.get(prompt_id)
-            if previous is None or (stamp, chosen.place) >= (previous[0], previous[1].place):
-                latest[prompt_id] = (stamp, chosen)
+        offsets = array("q")
+        selection.offsets.append(offsets)
+        with open_result_file(source) as handle:
+            offset = 0
+            for index, text in enumerate(handle):
+                offsets.append(offset)
+                offset += len(text)
+                try:
+                    record = orjson.loads(text)
+                    prompt_id, status = record["id"], record["status"]
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    record = None
+                if record is None or type(record) is not dict or text[-1:] != b"\n":
+                    selection.unreadable_lines += 1
+                    continue
+                if type(prompt_id) is not str:
+                    prompt_id = str(prompt_id)
+                if type(status) is not str:
+                    status = str(status)
+                status_number = status_numbers.get(status)
+                if status_number is None:
+                    status_number = status_numbers[status] = len(statuses)
+                    statuses.append(status)
+                line = record.get("line")
+                if type(line) is not int or not 0 <= line < 1 << Entry.LINE_BITS:
+                    line = 0
+                entry = Entry.pack(stamp_us(record.get("finished_at")), number, index, line,
+                                   status_number)  # fmt: skip
+                if status == "invalid":
+                    invalid[(prompt_id, line)] = entry
+                    continue
+                previous = latest.get(prompt_id)
+                if previous is None or entry > previous:
+                    latest[prompt_id] = entry
     return selection
+
+
+def stamp_us(stamp: object) -> int:
+    """A `finished_at` as microseconds since 1970 (UTC); 0 when missing or not an ISO 8601
+    time (such a result is older than any with a time). Our own form
+    (`2026-01-01T10:00:00.123Z`) takes a fast path: its second is parsed once."""
+    if type(stamp) is str and len(stamp) == 24 and stamp[19] == "." and stamp[23] == "Z":
+        millis = stamp[20:23]
+        if millis.isdigit():
+            second = _second_us(stamp[:19])
+            if second >= 0:
+                return second + int(millis) * 1_000
+    if not isinstance(stamp, str):
+        return 0
+    return max(0, _moment_us(stamp))
+
+
+@functools.lru_cache(maxsize=4096)
+def _second_us(second: str) -> int:
+    """`2026-01-01T10:00:00` (UTC) as microseconds since 1970; -1 when it is no time."""
+    return _moment_us(second + "+00:00")
+
+
+def _moment_us(text: str) -> int:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return -1
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // MICROSECOND
 
 
 class LineReader:

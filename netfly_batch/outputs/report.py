@@ -1,16 +1,16 @@
-"""`netfly-batch report`: what a run did, in numbers (the terminal part of the report).
+"""`netfly-batch report`: what a run did, in numbers (for the terminal, JSON and HTML).
 
-Reads one or many OUT files as `merge` does (the latest result per id wins: one small
-entry per id, `read.select_latest`), then reads the kept lines once, in file order, into
-fixed-size aggregates: counts, error groups, an attempts histogram, a latency histogram
-(log-spaced bins: quantiles are accurate to a bin, about 2%), token sums, the five
-slowest results and results per minute. No list of results is ever held.
+Reads one or many OUT files as `merge` does (the latest result per id wins: one packed
+int per id, `read.select_latest`), then reads the kept lines once, in file order, into
+fixed-size aggregates: counts, error groups, an attempts histogram, log-spaced histograms
+of latency (quantiles are accurate to a bin, about 2%) and of tokens per result, token
+sums, the five slowest results, results per minute and per time bin by status. No list
+of results is ever held.
 """
 
 from __future__ import annotations
 
 import heapq
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,16 +20,13 @@ import orjson
 
 from ..batch.inputs import input_lines
 from ..batch.prompts import Prompt, read_prompts
-from .read import LineReader, select_latest
+from .read import select_latest
+from .tallies import LogHistogram, Timeline
 
 LATENCY_BINS_PER_DECADE = 100  # bin edges 10**(k/100) s: quantiles within about 2.3 %
 LATENCY_MIN_S = 1e-3
+TOKEN_BINS_PER_DECADE = 20
 SLOWEST = 5
-TOKEN_FIELDS = (
-    ("prompt", "prompt_tokens"),
-    ("completion", "completion_tokens"),
-    ("total", "total_tokens"),
-)
 
 
 @dataclass(slots=True)
@@ -50,39 +47,32 @@ class RunReport:
     by_status: Counter[str] = field(default_factory=Counter)
     errors: dict[tuple[str, Any, Any], ErrorGroup] = field(default_factory=dict)
     attempts: Counter[int] = field(default_factory=Counter)
-    latency_bins: Counter[int] = field(default_factory=Counter)
-    latency_count: int = 0
-    latency_max_s: float = 0.0
+    latency: LogHistogram = field(
+        default_factory=lambda: LogHistogram(LATENCY_BINS_PER_DECADE, LATENCY_MIN_S)
+    )
     slowest: list[tuple[float, str]] = field(default_factory=list)  # a min-heap of 5
     tokens: Counter[str] = field(default_factory=Counter)
     with_usage: int = 0
+    prompt_tokens: LogHistogram = field(
+        default_factory=lambda: LogHistogram(TOKEN_BINS_PER_DECADE, 1)
+    )
+    completion_tokens: LogHistogram = field(
+        default_factory=lambda: LogHistogram(TOKEN_BINS_PER_DECADE, 1)
+    )
     models: Counter[str] = field(default_factory=Counter)
-    per_minute: Counter[str] = field(default_factory=Counter)  # "YYYY-MM-DDTHH:MM" -> results
-    first_at: str | None = None
-    last_at: str | None = None
+    timeline: Timeline = field(default_factory=Timeline)
     left_to_do: int | None = None  # input ids with no result (with --input)
 
     @property
     def total(self) -> int:
         return sum(self.by_status.values())
 
-    def latency_quantile(self, q: float) -> float | None:
-        """The q-quantile of elapsed_s, as the upper edge of its histogram bin."""
-        if not self.latency_count:
-            return None
-        rank = max(1, math.ceil(q * self.latency_count))
-        seen = 0
-        for index in sorted(self.latency_bins):
-            seen += self.latency_bins[index]
-            if seen >= rank:
-                return min(_bin_upper(index), self.latency_max_s)
-        return self.latency_max_s
-
     def as_dict(
         self, price_in: float | None = None, price_out: float | None = None
     ) -> dict[str, Any]:
         total = self.total
         groups = sorted(self.errors.items(), key=lambda item: -item[1].count)
+        latency = self.latency
         return {
             "results": total,
             "by_status": {
@@ -109,21 +99,28 @@ class RunReport:
                 4,
             ),
             "latency_s": {
-                "p50": self.latency_quantile(0.5),
-                "p90": self.latency_quantile(0.9),
-                "p99": self.latency_quantile(0.99),
-                "max": self.latency_max_s or None,
+                "p50": latency.quantile(0.5),
+                "p90": latency.quantile(0.9),
+                "p99": latency.quantile(0.99),
+                "max": latency.max or None,
                 "method": f"histogram, {LATENCY_BINS_PER_DECADE} log bins a decade",
+                "histogram": latency.as_pairs(),
             },
             "slowest": [{"id": i, "elapsed_s": s} for s, i in sorted(self.slowest, reverse=True)],
             "tokens": dict(self.tokens),
             "tokens_per_result": {k: round(v / self.with_usage, 1) for k, v in self.tokens.items()}
             if self.with_usage
             else {},
+            "tokens_histogram": {
+                "prompt": self.prompt_tokens.as_pairs(),
+                "completion": self.completion_tokens.as_pairs(),
+                "method": f"{TOKEN_BINS_PER_DECADE} log bins a decade",
+            },
             "cost_usd": self.cost(price_in, price_out),
-            "first_finished_at": self.first_at,
-            "last_finished_at": self.last_at,
-            "per_minute": dict(sorted(self.per_minute.items())),
+            "first_finished_at": self.timeline.first_at,
+            "last_finished_at": self.timeline.last_at,
+            "per_minute": dict(sorted(self.timeline.per_minute.items())),
+            "over_time": self.timeline.bins.as_dict(),
             "models": dict(self.models.most_common()),
         }
 
@@ -142,65 +139,87 @@ def build_report(sources: list[Path], input_path: Path | None = None) -> RunRepo
     """Read `sources` (and `input_path`'s ids) into a `RunReport`."""
     selection = select_latest(sources)
     report = RunReport(files=len(sources), unreadable_lines=selection.unreadable_lines)
-    with LineReader(sources) as reader:
-        for chosen in selection.chosen(answered_ids_only_once=True):
-            _add(report, orjson.loads(reader.line_at(chosen.place)))
+    for line in selection.kept_lines(answered_ids_only_once=True):
+        _add(report, orjson.loads(line))
+    report.timeline.close()
     if input_path is not None:
+        missing: set[str] = set()  # as large as the work left, not as the input
         with input_lines(str(input_path)) as lines:
-            ids = {item.id for item in read_prompts(lines) if isinstance(item, Prompt)}
-        report.left_to_do = sum(1 for i in ids if i not in selection.latest)
+            for item in read_prompts(lines):
+                if isinstance(item, Prompt) and item.id not in selection.latest:
+                    missing.add(item.id)
+        report.left_to_do = len(missing)
     return report
 
 
 def _add(report: RunReport, row: dict[str, Any]) -> None:
-    status = str(row.get("status"))
+    """Count one result: inlined and branch-light, as it runs once per kept result."""
+    status = row.get("status")
+    if type(status) is not str:
+        status = str(status)
     report.by_status[status] += 1
-    prompt_id = str(row.get("id"))
+    prompt_id = row.get("id")
+    if type(prompt_id) is not str:
+        prompt_id = str(prompt_id)
     if status == "error":
-        error = row.get("error") or {}
-        key = (str(error.get("type")), error.get("status"), error.get("code"))
-        group = report.errors.get(key)
-        if group is None:
-            report.errors[key] = ErrorGroup(1, prompt_id, str(error.get("message", "")))
-        else:
-            group.count += 1
+        _add_error(report, row.get("error"), prompt_id)
     if status != "invalid":
         attempts = row.get("attempts")
-        if isinstance(attempts, int):
+        if type(attempts) is int:
             report.attempts[attempts] += 1
-        _add_latency(report, row.get("elapsed_s"), prompt_id)
+        elapsed = row.get("elapsed_s")
+        if type(elapsed) is float or type(elapsed) is int:
+            _add_latency(report, elapsed, prompt_id)
     usage = row.get("usage")
-    if isinstance(usage, dict):
-        report.with_usage += 1
-        for name, field_name in TOKEN_FIELDS:
-            if isinstance(usage.get(field_name), int):
-                report.tokens[name] += usage[field_name]
-        details = usage.get("completion_tokens_details")
-        if isinstance(details, dict) and isinstance(details.get("reasoning_tokens"), int):
-            report.tokens["reasoning"] += details["reasoning_tokens"]
+    if type(usage) is dict:
+        _add_usage(report, usage)
     model = row.get("model")
-    if status == "ok" and isinstance(model, str):
+    if status == "ok" and type(model) is str:
         report.models[model] += 1
     stamp = row.get("finished_at")
-    if isinstance(stamp, str) and len(stamp) >= 16:
-        report.per_minute[stamp[:16]] += 1
-        report.first_at = stamp if report.first_at is None else min(report.first_at, stamp)
-        report.last_at = stamp if report.last_at is None else max(report.last_at, stamp)
+    if type(stamp) is str and len(stamp) >= 16:
+        report.timeline.add(stamp, status)
 
 
-def _add_latency(report: RunReport, elapsed: object, prompt_id: str) -> None:
-    if not isinstance(elapsed, int | float) or isinstance(elapsed, bool) or elapsed < 0:
+def _add_error(report: RunReport, error: object, prompt_id: str) -> None:
+    if not isinstance(error, dict):
+        error = {}
+    key = (str(error.get("type")), error.get("status"), error.get("code"))
+    group = report.errors.get(key)
+    if group is None:
+        report.errors[key] = ErrorGroup(1, prompt_id, str(error.get("message", "")))
+    else:
+        group.count += 1
+
+
+def _add_latency(report: RunReport, elapsed: float, prompt_id: str) -> None:
+    if elapsed < 0:
         return
     seconds = float(elapsed)
-    report.latency_count += 1
-    report.latency_max_s = max(report.latency_max_s, seconds)
-    index = math.ceil(math.log10(max(seconds, LATENCY_MIN_S)) * LATENCY_BINS_PER_DECADE)
-    report.latency_bins[index] += 1
-    if len(report.slowest) < SLOWEST:
-        heapq.heappush(report.slowest, (seconds, prompt_id))
-    elif seconds > report.slowest[0][0]:
-        heapq.heapreplace(report.slowest, (seconds, prompt_id))
+    report.latency.add(seconds)
+    slowest = report.slowest
+    if len(slowest) < SLOWEST:
+        heapq.heappush(slowest, (seconds, prompt_id))
+    elif seconds > slowest[0][0]:
+        heapq.heapreplace(slowest, (seconds, prompt_id))
 
 
-def _bin_upper(index: int) -> float:
-    return float(10 ** (index / LATENCY_BINS_PER_DECADE))
+def _add_usage(report: RunReport, usage: dict[str, Any]) -> None:
+    report.with_usage += 1
+    tokens = report.tokens
+    value = usage.get("prompt_tokens")
+    if type(value) is int:
+        tokens["prompt"] += value
+        report.prompt_tokens.add(value)
+    value = usage.get("completion_tokens")
+    if type(value) is int:
+        tokens["completion"] += value
+        report.completion_tokens.add(value)
+    value = usage.get("total_tokens")
+    if type(value) is int:
+        tokens["total"] += value
+    details = usage.get("completion_tokens_details")
+    if type(details) is dict:
+        value = details.get("reasoning_tokens")
+        if type(value) is int:
+            tokens["reasoning"] += value

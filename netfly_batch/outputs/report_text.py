@@ -51,10 +51,10 @@ def render(data: dict[str, Any], colour: bool = False) -> str:
             head("latency (elapsed_s)"),
             "  "
             + "  ".join(
-                f"{name} {_seconds(latency[name])}" for name in ("p50", "p90", "p99", "max")
+                f"{name} {seconds_text(latency[name])}" for name in ("p50", "p90", "p99", "max")
             ),
             "  slowest: "
-            + ", ".join(f"{s['id']} ({_seconds(s['elapsed_s'])})" for s in data["slowest"]),
+            + ", ".join(f"{s['id']} ({seconds_text(s['elapsed_s'])})" for s in data["slowest"]),
         ]
     if data["tokens"]:
         tokens = data["tokens"]
@@ -92,7 +92,8 @@ def _models(models: dict[str, int]) -> str:
     return ", ".join(f"{model} ({count})" for model, count in models.items())
 
 
-def _seconds(value: float | None) -> str:
+def seconds_text(value: float | None) -> str:
+    """`340 ms`, `2.41 s`, or `-` for none."""
     if value is None:
         return "-"
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
