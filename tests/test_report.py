@@ -195,3 +195,27 @@ def test_a_timeline_counts_every_result_in_any_order_and_form():
     assert timeline.per_minute == {"2026-01-01T10:00": 4, "2026-01-01T11:00": 1,
                                    "2026-01-01T10:01": 1}  # fmt: skip
     assert (timeline.first_at, timeline.last_at) == (stamps[0], stamps[4])
+
+
+def test_results_are_counted_per_endpoint(tmp_path):
+    """A fleet's OUT: ok and error results and mean latency for each server that answered;
+    lines never sent (endpoint null) count for none."""
+
+    def at(prompt_id: str, status: str, endpoint: str | None, elapsed: float) -> bytes:
+        error = None if status == "ok" else {"type": "http_error", "message": "m", "status": 500}
+        return Result(prompt_id, status, 1, "x" if status == "ok" else None, error, 1,
+                      elapsed_s=elapsed, endpoint=endpoint).to_line()  # fmt: skip
+
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(
+        at("a", "ok", "http://gpu0:8000", 1.0) + at("b", "ok", "http://gpu0:8000", 2.0)
+        + at("c", "error", "http://gpu0:8000", 3.0) + at("d", "ok", "http://gpu1:8000", 0.5)
+        + at("e", "invalid", None, 0.0)
+    )  # fmt: skip
+    data = build_report([out]).as_dict()
+    assert data["endpoints"] == {
+        "http://gpu0:8000": {"ok": 2, "error": 1, "mean_elapsed_s": 2.0},
+        "http://gpu1:8000": {"ok": 1, "error": 0, "mean_elapsed_s": 0.5},
+    }
+    text = CliRunner().invoke(main, ["report", str(out)]).output
+    assert "http://gpu0:8000: 2 ok, 1 error, mean 2.00 s" in text

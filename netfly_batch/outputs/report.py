@@ -60,6 +60,8 @@ class RunReport:
         default_factory=lambda: LogHistogram(TOKEN_BINS_PER_DECADE, 1)
     )
     models: Counter[str] = field(default_factory=Counter)
+    # per server (the `endpoint` field): [ok, error, seconds summed]
+    endpoints: dict[str, list[float]] = field(default_factory=dict)
     timeline: Timeline = field(default_factory=Timeline)
     left_to_do: int | None = None  # input ids with no result (with --input)
 
@@ -122,6 +124,16 @@ class RunReport:
             "per_minute": dict(sorted(self.timeline.per_minute.items())),
             "over_time": self.timeline.bins.as_dict(),
             "models": dict(self.models.most_common()),
+            "endpoints": {
+                url: {
+                    "ok": int(ok),
+                    "error": int(error),
+                    "mean_elapsed_s": round(seconds / (ok + error), 3) if ok + error else None,
+                }
+                for url, (ok, error, seconds) in sorted(
+                    self.endpoints.items(), key=lambda item: -(item[1][0] + item[1][1])
+                )
+            },
         }
 
     def cost(self, price_in: float | None, price_out: float | None) -> float | None:
@@ -176,9 +188,21 @@ def _add(report: RunReport, row: dict[str, Any]) -> None:
     model = row.get("model")
     if status == "ok" and type(model) is str:
         report.models[model] += 1
+    endpoint = row.get("endpoint")
+    if type(endpoint) is str and status != "invalid":
+        _add_endpoint(report, endpoint, status, row.get("elapsed_s"))
     stamp = row.get("finished_at")
     if type(stamp) is str and len(stamp) >= 16:
         report.timeline.add(stamp, status)
+
+
+def _add_endpoint(report: RunReport, endpoint: str, status: str, elapsed: object) -> None:
+    counts = report.endpoints.get(endpoint)
+    if counts is None:
+        counts = report.endpoints[endpoint] = [0, 0, 0.0]
+    counts[0 if status == "ok" else 1] += 1
+    if type(elapsed) is float or type(elapsed) is int:
+        counts[2] += elapsed
 
 
 def _add_error(report: RunReport, error: object, prompt_id: str) -> None:

@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 
 from .report_charts import STATUS_COLOURS, charts, error_kind, status_order
-from .report_text import seconds_text
+from .report_text import endpoint_text, seconds_text
 
 INSTALL_HINT = "pip install 'netfly-batch[report]'"
 MAX_MESSAGE_CHARS = 300
@@ -80,6 +80,9 @@ def _cards(data: dict[str, Any]) -> list[str]:
     if data["models"]:
         models = ", ".join(f"{m} ({n:,})" for m, n in data["models"].items())
         cards.append(_card("models", str(len(data["models"])), models))
+    if data["endpoints"]:
+        names = " · ".join(endpoint_text(url, item) for url, item in data["endpoints"].items())
+        cards.append(_card("endpoints", str(len(data["endpoints"])), names))
     return cards
 
 

@@ -73,6 +73,9 @@ def render(data: dict[str, Any], colour: bool = False) -> str:
             f"  results a minute: {chart(list(data['per_minute'].values()))}",
             "  models: " + _models(data["models"]),
         ]
+    if data["endpoints"]:
+        lines += ["", head("endpoints")]
+        lines += [f"  {endpoint_text(url, item)}" for url, item in data["endpoints"].items()]
     return "\n".join(lines)
 
 
@@ -86,6 +89,14 @@ def chart(counts: list[int], width: int = CHART_WIDTH) -> str:
     bars = "".join(BARS[round(value / peak * (len(BARS) - 1))] for value in groups)
     per = "minute" if size == 1 else f"{size} minutes"
     return f"{bars}  (peak {peak} a {per})"
+
+
+def endpoint_text(url: str, item: dict[str, Any]) -> str:
+    """`url: 120 ok, 2 error, mean 1.20 s`."""
+    return (
+        f"{url}: {item['ok']:,} ok, {item['error']:,} error, "
+        f"mean {seconds_text(item['mean_elapsed_s'])}"
+    )
 
 
 def _models(models: dict[str, int]) -> str:
