@@ -79,3 +79,29 @@ def test_limit_grows_across_reruns_without_redoing_anything(tmp_path):
     back, summary = run(prompts, out, "--limit", "2")
     assert back.exit_code == 0, back.output
     assert (summary["skipped_ok"], summary["attempts"], summary["not_in_input"]) == (2, 0, 0)
+
+
+def test_merge_and_report_read_a_datasets_ids_as_the_run_did(tmp_path):
+    """A dataset run with --template and --id-field: `merge --input` and `report --input`
+    with the same --id-field find every line answered, and name the ones left."""
+    data = write(tmp_path / "data.jsonl", [
+        {"uid": 7, "title": "A"}, {"uid": "b", "title": "B"}, {"uid": 9, "title": "C"},
+    ])  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    result, _ = run(data, out, "--template", "Summarise {title}", "--id-field", "uid",
+                    "--limit", "2")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    merged = tmp_path / "merged.jsonl"
+    merge = CliRunner().invoke(main, ["merge", str(out), "-o", str(merged), "--input", str(data),
+                                      "--id-field", "uid"])  # fmt: skip
+    assert merge.exit_code == 6  # the line past --limit has no result yet
+    assert "1 input ids have no result: 9\n" in merge.output
+    report_json = tmp_path / "report.json"
+    report = CliRunner().invoke(main, ["report", str(out), "--input", str(data), "--id-field",
+                                       "uid", "--json", str(report_json)])  # fmt: skip
+    assert report.exit_code == 0, report.output
+    assert orjson.loads(report_json.read_bytes())["left_to_do"] == 1
+    run(data, out, "--template", "Summarise {title}", "--id-field", "uid")
+    merge = CliRunner().invoke(main, ["merge", str(out), "-o", str(merged), "--input", str(data),
+                                      "--id-field", "uid"])  # fmt: skip
+    assert merge.exit_code == 0, merge.output

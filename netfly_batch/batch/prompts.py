@@ -230,6 +230,15 @@ def read_prompts(lines: Iterable[bytes], seen: SeenIds | None = None) -> Iterato
     return PromptReader(seen=seen).read(lines)
 
 
+def line_ids(lines: Iterable[bytes], id_field: str | None = None) -> Iterator[str]:
+    """The id a run gives each non-blank line, valid or not (a dataset line that only a
+    template makes a prompt has its id too): what `merge --input` and `report --input`
+    hold OUT against."""
+    for item in PromptReader(id_field=id_field).read(lines):
+        if item is not WAIT:
+            yield item.id  # type: ignore[union-attr]  # not WAIT: an Item
+
+
 def settle_repeats(
     lines: Iterable[bytes], suspects: dict[str, list[int]]
 ) -> Iterator[Prompt | InvalidLine]:

@@ -34,7 +34,15 @@ from .process import (
     default=None,
     help="The prompts file: report its ids that no OUT answers (then exit 6).",
 )
-def merge(sources: tuple[str, ...], target: str, input_path: str | None) -> None:
+@click.option(
+    "--id-field",
+    default=None,
+    metavar="NAME",
+    help="With --input: each line's id is this key, as `run --id-field` read it.",
+)
+def merge(
+    sources: tuple[str, ...], target: str, input_path: str | None, id_field: str | None
+) -> None:
     """Merge result files (shard outputs or any runs): the latest result per id, one line each.
 
     \b
@@ -52,7 +60,10 @@ def merge(sources: tuple[str, ...], target: str, input_path: str | None) -> None
 
     with exit_3_on_file_errors():
         report = merge_outputs(
-            [Path(s) for s in sources], Path(target), Path(input_path) if input_path else None
+            [Path(s) for s in sources],
+            Path(target),
+            Path(input_path) if input_path else None,
+            id_field,
         )
     counts = status_counts(report.by_status)
     click.echo(

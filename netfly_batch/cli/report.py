@@ -44,6 +44,12 @@ from .process import (
     help="The prompts file: count its ids with no result yet (work left).",
 )
 @click.option(
+    "--id-field",
+    default=None,
+    metavar="NAME",
+    help="With --input: each line's id is this key, as `run --id-field` read it.",
+)
+@click.option(
     "--price-in",
     type=click.FloatRange(0),
     default=None,
@@ -62,6 +68,7 @@ def report(
     json_path: str | None,
     html_path: str | None,
     input_path: str | None,
+    id_field: str | None,
     price_in: float | None,
     price_out: float | None,
 ) -> None:
@@ -94,7 +101,9 @@ def report(
             sys.exit(EXIT_USAGE)
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)  # a parsed line per result: collect less often
     with exit_3_on_file_errors():
-        built = build_report([Path(s) for s in sources], Path(input_path) if input_path else None)
+        built = build_report(
+            [Path(s) for s in sources], Path(input_path) if input_path else None, id_field
+        )
     data = built.as_dict(price_in, price_out)
     click.echo(render(data, colour=sys.stdout.isatty()))
     if json_path:

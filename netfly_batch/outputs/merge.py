@@ -6,12 +6,11 @@ memory holds one small entry per id, never the results.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..batch.inputs import input_lines
-from ..batch.prompts import Prompt, read_prompts
+from ..batch.prompts import line_ids
 from .atomic import atomic_file
 from .read import Selection, select_latest
 
@@ -27,8 +26,14 @@ class MergeReport:
     not_in_input: list[str] = field(default_factory=list)
 
 
-def merge_outputs(sources: list[Path], target: Path, input_path: Path | None = None) -> MergeReport:
-    """Merge `sources` into `target`; compare with `input_path`'s ids when given."""
+def merge_outputs(
+    sources: list[Path],
+    target: Path,
+    input_path: Path | None = None,
+    id_field: str | None = None,
+) -> MergeReport:
+    """Merge `sources` into `target`; compare with `input_path`'s ids (read as a run with
+    `--id-field id_field` reads them) when given."""
     selection = select_latest(sources)
     report = MergeReport(
         written=_write_atomically(selection, target),
@@ -36,8 +41,9 @@ def merge_outputs(sources: list[Path], target: Path, input_path: Path | None = N
         unreadable_lines=selection.unreadable_lines,
     )
     if input_path is not None:
-        input_ids = set(_input_ids(input_path))
-        report.missing = sorted(i for i in input_ids if i not in selection.latest)
+        with input_lines(str(input_path)) as lines:
+            input_ids = set(line_ids(lines, id_field))
+        report.missing = sorted(selection.ids_without_result(input_ids))
         report.not_in_input = sorted(i for i in selection.latest if i not in input_ids)
     return report
 
@@ -49,10 +55,3 @@ def _write_atomically(selection: Selection, target: Path) -> int:
             out.write(line)
             written += 1
     return written
-
-
-def _input_ids(path: Path) -> Iterable[str]:
-    with input_lines(str(path)) as lines:
-        for item in read_prompts(lines):
-            if isinstance(item, Prompt):
-                yield item.id

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,6 +87,12 @@ class Selection:
     unreadable_lines: int = 0
     statuses: list[str] = field(default_factory=list)  # an Entry's status number -> status
     offsets: list[array[int]] = field(default_factory=list)  # per file: each line's offset
+
+    def ids_without_result(self, ids: Iterable[str]) -> set[str]:
+        """Those of `ids` that no kept result (ok, error or invalid) has."""
+        invalid_ids = {prompt_id for prompt_id, _ in self.invalid}
+        latest = self.latest
+        return {i for i in ids if i not in latest and i not in invalid_ids}
 
     def entries(self, answered_ids_only_once: bool = False) -> Iterator[tuple[str, int]]:
         """(id, Entry) of every kept result, in no set order; with

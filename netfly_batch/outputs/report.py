@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from ..batch.inputs import input_lines
-from ..batch.prompts import Prompt, read_prompts
+from ..batch.prompts import line_ids
 from .read import select_latest
 from .tallies import LogHistogram, Timeline
 
@@ -147,20 +147,19 @@ class RunReport:
         )
 
 
-def build_report(sources: list[Path], input_path: Path | None = None) -> RunReport:
-    """Read `sources` (and `input_path`'s ids) into a `RunReport`."""
+def build_report(
+    sources: list[Path], input_path: Path | None = None, id_field: str | None = None
+) -> RunReport:
+    """Read `sources` (and `input_path`'s ids, as `--id-field id_field` reads them) into a
+    `RunReport`."""
     selection = select_latest(sources)
     report = RunReport(files=len(sources), unreadable_lines=selection.unreadable_lines)
     for line in selection.kept_lines(answered_ids_only_once=True):
         _add(report, orjson.loads(line))
     report.timeline.close()
     if input_path is not None:
-        missing: set[str] = set()  # as large as the work left, not as the input
-        with input_lines(str(input_path)) as lines:
-            for item in read_prompts(lines):
-                if isinstance(item, Prompt) and item.id not in selection.latest:
-                    missing.add(item.id)
-        report.left_to_do = len(missing)
+        with input_lines(str(input_path)) as lines:  # a set as large as the work left
+            report.left_to_do = len(selection.ids_without_result(line_ids(lines, id_field)))
     return report
 
 
