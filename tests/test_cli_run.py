@@ -435,3 +435,18 @@ def test_progress_bar_can_be_forced(tmp_path: Path) -> None:
     assert "3/3" in result.stderr
     quiet = run_cli([str(source), "-o", str(tmp_path / "q.jsonl"), "--simulate", "-q"])
     assert quiet.stderr == ""
+
+
+def test_run_help_lists_options_under_headings() -> None:
+    """`run --help` groups its options: each heading once, each option under one."""
+    result = CliRunner().invoke(main, ["run", "--help"])
+    text = result.output
+    headings = ["Output and resume:", "Where to send:", "What to send:", "From a dataset:",
+                "Checked answers:", "How hard to push:", "Retries and timeouts:"]  # fmt: skip
+    positions = [text.index(heading) for heading in headings]
+    assert positions == sorted(positions)
+    where = text.index("Where to send:")
+    assert where < text.index("--base-url") < text.index("What to send:")
+    assert text.index("How hard to push:") < text.index("--probe-after")
+    assert text.index("(--simulate starts it)") < text.index("--sim-fail-rate")
+    assert text.count("--max-attempts") == 1

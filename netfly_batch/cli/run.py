@@ -12,6 +12,7 @@ import orjson
 from .. import settings
 from ..errors import NetflyError, OutputLockedError
 from ..simulator.options import simulator_options, simulator_settings_from_options
+from .help_sections import SectionedCommand
 from .process import (
     EXIT_CANNOT_START,
     EXIT_ENDPOINT_DOWN,
@@ -32,7 +33,25 @@ if TYPE_CHECKING:
     from ..batch.run_settings import RunSettings
 
 
-@click.command()
+RUN_HELP_SECTIONS = (
+    ("Output and resume", ("output_path", "fresh", "max_runtime", "shard", "shard_count",
+                           "progress", "quiet", "summary_json")),
+    ("Where to send", ("base_urls", "endpoint", "api_key", "proxy", "trust_env", "simulate")),
+    ("What to send", ("model", "temperature", "max_tokens", "top_p", "extra_params",
+                      "stream_usage")),
+    ("From a dataset", ("template", "template_file", "system", "system_file", "param_fields",
+                        "keep_fields", "id_field", "limit", "dry_run")),
+    ("Checked answers", ("json_schema", "json_only", "no_response_format", "reask",
+                         "check_tool_calls")),
+    ("How hard to push", ("concurrency", "rpm", "tpm", "adaptive", "breaker_threshold",
+                          "probe_after")),
+    ("Retries and timeouts", ("max_attempts", "retry_wait", "connect_timeout", "idle_timeout",
+                              "total_timeout", "max_event_bytes")),
+    ("The built-in simulator (--simulate starts it)", ("sim_*",)),
+)  # fmt: skip
+
+
+@click.command(cls=SectionedCommand, sections=RUN_HELP_SECTIONS)
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option(
     "-o",
