@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 
+from netfly_batch.errors import InputFileError
 from netfly_batch.outputs.read import Entry, select_latest, stamp_us
 
 
@@ -26,8 +29,21 @@ def line(prompt_id: str, status: str, at: str | None, number: int = 1) -> bytes:
         ("", 0),
         (None, 0),
         (12, 0),
+        ("2026-01-01T10:00:00.12\u00b2Z", 0),
     ],
-    ids=["epoch", "ours", "micro", "offset", "naive", "2026", "text", "empty", "none", "int"],
+    ids=[
+        "epoch",
+        "ours",
+        "micro",
+        "offset",
+        "naive",
+        "2026",
+        "text",
+        "empty",
+        "none",
+        "int",
+        "superscript",
+    ],  # fmt: skip
 )
 def test_stamp_us(stamp, expected):
     """finished_at in any ISO 8601 form is microseconds since 1970; anything else is 0."""
@@ -74,3 +90,50 @@ def test_the_latest_result_wins_by_time_then_by_file_and_line(tmp_path):
     offsets = [c.place for c in selection.chosen()]
     assert offsets == sorted(offsets)
     assert first.read_bytes()[selection.chosen()[1].place[1] :].startswith(b'{"id":"c"')
+
+
+def test_a_line_appended_between_the_two_reads_is_left_for_next_time(tmp_path):
+    """A run still writing OUT: the second read stops where the first one did."""
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(line("a", "ok", "2026-01-01T10:00:00.000Z"))
+    selection = select_latest([out])
+    with open(out, "ab") as handle:
+        handle.write(line("b", "ok", "2026-01-01T10:00:01.000Z"))
+    assert [orjson.loads(kept)["id"] for kept in selection.kept_lines()] == ["a"]
+
+
+def test_a_file_replaced_between_the_two_reads_is_refused(tmp_path):
+    """A run's compaction renames a new OUT into place: the line numbers no longer hold."""
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(line("a", "ok", None) + line("b", "ok", None))
+    selection = select_latest([out])
+    fresh = tmp_path / "new.jsonl"
+    fresh.write_bytes(line("b", "ok", None))
+    fresh.replace(out)
+    with pytest.raises(InputFileError, match="replaced while it was read"):
+        list(selection.kept_lines())
+
+
+def test_a_pipe_is_refused_with_a_reason(tmp_path):
+    """Results are read twice, which a pipe cannot be."""
+    import os
+
+    reading, writing = os.pipe()
+    os.close(writing)
+    try:
+        with pytest.raises(InputFileError, match="not a regular file"):
+            select_latest([Path(f"/dev/fd/{reading}")])
+    finally:
+        os.close(reading)
+
+
+def test_a_flood_of_foreign_statuses_does_not_spill_into_other_fields(tmp_path):
+    """More distinct statuses than the packed field holds: the rest count as "other"."""
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"".join(line(f"x{i}", f"s{i}", None, number=i) for i in range(300))
+                    + line("k", "ok", None, number=7))  # fmt: skip
+    selection = select_latest([out])
+    assert Entry.status(selection.latest["k"]) < 2**8
+    assert selection.statuses[Entry.status(selection.latest["k"])] == "other"
+    assert Entry.line(selection.latest["k"]) == 7
+    assert sum(selection.by_status().values()) == 301

@@ -62,7 +62,7 @@ def export_results(
     )
     chosen = _ordered(selection.chosen(answered_ids_only_once=True), sort)
     with (
-        LineReader(sources) as reader,
+        LineReader(selection) as reader,
         atomic_file(target, "export") as out,
         atomic_file(errors_target, "export-errors")
         if errors_target is not None

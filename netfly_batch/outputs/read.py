@@ -10,6 +10,9 @@ read again, in file order (`Selection.kept_lines`) or by their place (`LineReade
 from __future__ import annotations
 
 import functools
+import itertools
+import os
+import stat
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +27,7 @@ from ..errors import InputFileError
 Place = tuple[int, int]  # (file number, byte offset of the line)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_STATUSES = 255  # distinct status strings kept apart; more are counted as "other"
 MICROSECOND = timedelta(microseconds=1)
 
 
@@ -87,6 +91,7 @@ class Selection:
     unreadable_lines: int = 0
     statuses: list[str] = field(default_factory=list)  # an Entry's status number -> status
     offsets: list[array[int]] = field(default_factory=list)  # per file: each line's offset
+    identities: list[tuple[int, int]] = field(default_factory=list)  # per file: (device, inode)
 
     def ids_without_result(self, ids: Iterable[str]) -> set[str]:
         """Those of `ids` that no kept result (ok, error or invalid) has."""
@@ -116,14 +121,25 @@ class Selection:
         for _, entry in self.entries(answered_ids_only_once):
             number, index = Entry.where(entry)
             marks[number][index >> 3] |= 1 << (index & 7)
-        for number, source in enumerate(self.sources):
-            mark = marks[number]
+        for number, mark in enumerate(marks):
             if not any(mark):
                 continue
-            with open_result_file(source) as handle:
-                for index, line in enumerate(handle):
+            with self.reopen(number) as handle:
+                # only the lines the first pass saw: a run may still be appending
+                lines = itertools.islice(handle, len(self.offsets[number]))
+                for index, line in enumerate(lines):
                     if mark[index >> 3] >> (index & 7) & 1:
                         yield line
+
+    def reopen(self, number: int) -> BinaryIO:
+        """Source `number` opened again for the second read; an `InputFileError` when it
+        is no longer the file the first read saw (replaced, e.g. by a run's compaction)."""
+        source = self.sources[number]
+        handle = open_result_file(source)
+        if _identity(handle) != self.identities[number]:
+            handle.close()
+            raise InputFileError(f"{source} was replaced while it was read; run this again")
+        return handle
 
     def by_status(self) -> dict[str, int]:
         """How many kept results have each status."""
@@ -143,11 +159,22 @@ class Selection:
 
 
 def open_result_file(path: Path) -> BinaryIO:
-    """An OUT file opened for reading, or a clear `InputFileError`."""
+    """An OUT file opened for reading, or a clear `InputFileError` (also for a pipe or a
+    device: results are read twice)."""
     try:
-        return open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 - the caller closes it
     except OSError as exc:
         raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        handle.close()
+        raise InputFileError(f"{path} is not a regular file (results are read twice); "
+                             "save it to a file first")  # fmt: skip
+    return handle
+
+
+def _identity(handle: BinaryIO) -> tuple[int, int]:
+    info = os.fstat(handle.fileno())
+    return info.st_dev, info.st_ino
 
 
 def select_latest(sources: list[Path]) -> Selection:
@@ -164,6 +191,7 @@ def select_latest(sources: list[Path]) -> Selection:
         offsets = array("q")
         selection.offsets.append(offsets)
         with open_result_file(source) as handle:
+            selection.identities.append(_identity(handle))
             offset = 0
             for index, text in enumerate(handle):
                 offsets.append(offset)
@@ -182,8 +210,11 @@ def select_latest(sources: list[Path]) -> Selection:
                     status = str(status)
                 status_number = status_numbers.get(status)
                 if status_number is None:
-                    status_number = status_numbers[status] = len(statuses)
-                    statuses.append(status)
+                    if len(statuses) >= MAX_STATUSES:  # foreign lines: one bucket for the rest
+                        status = "other"
+                    status_number = status_numbers.setdefault(status, len(statuses))
+                    if status_number == len(statuses):
+                        statuses.append(status)
                 line = record.get("line")
                 if type(line) is not int or not 0 <= line < 1 << Entry.LINE_BITS:
                     line = 0
@@ -204,7 +235,7 @@ def stamp_us(stamp: object) -> int:
     (`2026-01-01T10:00:00.123Z`) takes a fast path: its second is parsed once."""
     if type(stamp) is str and len(stamp) == 24 and stamp[19] == "." and stamp[23] == "Z":
         millis = stamp[20:23]
-        if millis.isdigit():
+        if millis.isascii() and millis.isdigit():
             second = _second_us(stamp[:19])
             if second >= 0:
                 return second + int(millis) * 1_000
@@ -232,8 +263,14 @@ def _moment_us(text: str) -> int:
 class LineReader:
     """Reads chosen lines back by their place, keeping each source open once."""
 
-    def __init__(self, sources: list[Path]) -> None:
-        self._handles = [open_result_file(path) for path in sources]
+    def __init__(self, selection: Selection) -> None:
+        self._handles: list[BinaryIO] = []
+        try:
+            for number in range(len(selection.sources)):
+                self._handles.append(selection.reopen(number))
+        except BaseException:
+            self.close()
+            raise
 
     def line_at(self, place: Place) -> bytes:
         """The whole line (newline included) at `place`."""
