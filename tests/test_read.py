@@ -43,7 +43,7 @@ def line(prompt_id: str, status: str, at: str | None, number: int = 1) -> bytes:
         "none",
         "int",
         "superscript",
-    ],  # fmt: skip
+    ],
 )
 def test_stamp_us(stamp, expected):
     """finished_at in any ISO 8601 form is microseconds since 1970; anything else is 0."""
