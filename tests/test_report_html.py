@@ -171,12 +171,40 @@ def test_an_empty_report_still_draws_every_chart(tmp_path):
     assert "No errors." in html
 
 
+def test_odd_lines_never_crash_the_report_or_the_page(tmp_path):
+    """Hand-edited or foreign lines: a superscript digit in a time, an error code that is
+    an object, times with and without a zone, an absurd elapsed_s, a year-9999 clock and
+    5000 attempts. The report and the page come out, at once."""
+    rows = [
+        {"id": "a", "status": "ok", "attempts": 1, "elapsed_s": 0.5,
+         "finished_at": "2026-01-01T10:00:00.12\u00b2Z"},
+        {"id": "b", "status": "error", "attempts": 2, "elapsed_s": 1.79e308,
+         "error": {"type": "http_error", "status": [500], "code": {"x": 1}, "message": "m"},
+         "finished_at": "2026-01-01T10:00:00"},
+        {"id": "c", "status": "ok", "attempts": 5000, "elapsed_s": 1.0,
+         "finished_at": "2026-01-01T10:00:05+00:00"},
+        {"id": "d", "status": "ok", "attempts": 3, "elapsed_s": 1.0,
+         "finished_at": "9999-12-31T23:59:59.000Z"},
+    ]  # fmt: skip
+    out = tmp_path / "odd.jsonl"
+    out.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+    html_path, json_path = tmp_path / "odd.html", tmp_path / "odd.json"
+    result = CliRunner().invoke(main, ["report", str(out), "--html", str(html_path),
+                                       "--json", str(json_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert html_path.read_text().count("<svg") >= 5
+    data = orjson.loads(json_path.read_bytes())
+    assert data["results"] == 4
+    assert data["error_groups"][0]["code"] == '{"x":1}'
+    assert len(html_path.read_bytes()) < 2_000_000  # no bar for each of 5000 attempt counts
+
+
 def chromium(page_path: Path, profile: Path, width: int = 1280) -> tuple[str, str]:
     """(the DOM after scripts ran, Chromium's log with console messages)."""
     command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                "--no-first-run", "--disable-background-networking", "--disable-component-update",
                "--disable-sync", f"--user-data-dir={profile}", "--enable-logging=stderr",
-               "--v=0", f"--window-size={width},900", "--dump-dom",
+               "--v=0", "--disable-dev-shm-usage", f"--window-size={width},900", "--dump-dom",
                page_path.resolve().as_uri()]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
     return done.stdout, done.stderr
@@ -205,6 +233,7 @@ def test_the_browser_check_sees_a_script_error(tmp_path):
     dom, log = chromium(page_path, tmp_path / "profile")
     assert "data-charts-rendered" not in dom
     assert "Uncaught Error: boom" in log
+    assert ":CONSOLE" in log  # the very mark the check above looks for
 
 
 def test_the_report_json_is_what_the_page_shows(tmp_path):

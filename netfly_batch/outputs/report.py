@@ -27,6 +27,7 @@ LATENCY_BINS_PER_DECADE = 100  # bin edges 10**(k/100) s: quantiles within about
 LATENCY_MIN_S = 1e-3
 TOKEN_BINS_PER_DECADE = 20
 SLOWEST = 5
+MAX_ELAPSED_S = 1e7  # a larger elapsed_s (115 days) is no latency: left out
 
 
 @dataclass(slots=True)
@@ -207,7 +208,7 @@ def _add_endpoint(report: RunReport, endpoint: str, status: str, elapsed: object
 def _add_error(report: RunReport, error: object, prompt_id: str) -> None:
     if not isinstance(error, dict):
         error = {}
-    key = (str(error.get("type")), error.get("status"), error.get("code"))
+    key = (str(error.get("type")), _scalar(error.get("status")), _scalar(error.get("code")))
     group = report.errors.get(key)
     if group is None:
         report.errors[key] = ErrorGroup(1, prompt_id, str(error.get("message", "")))
@@ -216,7 +217,7 @@ def _add_error(report: RunReport, error: object, prompt_id: str) -> None:
 
 
 def _add_latency(report: RunReport, elapsed: float, prompt_id: str) -> None:
-    if elapsed < 0:
+    if not 0 <= elapsed <= MAX_ELAPSED_S:  # not a time a request took (NaN included)
         return
     seconds = float(elapsed)
     report.latency.add(seconds)
@@ -246,3 +247,8 @@ def _add_usage(report: RunReport, usage: dict[str, Any]) -> None:
         value = details.get("reasoning_tokens")
         if type(value) is int:
             tokens["reasoning"] += value
+
+
+def _scalar(value: object) -> object:
+    """`value` if it can be part of a group's key, else its JSON text (a list, an object)."""
+    return orjson.dumps(value).decode() if isinstance(value, dict | list) else value

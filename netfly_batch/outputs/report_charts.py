@@ -31,6 +31,7 @@ FIGSIZE_IN = (6.4, 3.0)
 WIDE_FIGSIZE_IN = (12.8, 3.0)  # results over time: the whole width of the page
 LATENCY_DISPLAY_BINS_PER_DECADE = 20  # the report's 100 bins a decade, five to a bar
 MAX_ERROR_BARS = 8
+MAX_ATTEMPT_BARS = 16  # more distinct attempt counts: the largest ones share the last bar
 STYLE: dict[str, Any] = {
     "date.epoch": "1970-01-01T00:00:00",  # x of the time chart: days since then
     "svg.fonttype": "none",  # text stays text: small, sharp, searchable
@@ -101,10 +102,13 @@ def _over_time(axes: Axes, data: dict[str, Any]) -> None:
     if not over_time["starts"]:
         _nothing(axes, "no finished_at times")
         return
-    starts = [datetime.fromisoformat(s).timestamp() / 86_400 for s in over_time["starts"]]
+    # matplotlib's dates end at year 9999: bins past 9000 (a wrong clock) are left out
+    shown = [i for i, s in enumerate(over_time["starts"]) if s < "9000"]
+    starts = [datetime.fromisoformat(over_time["starts"][i]).timestamp() / 86_400 for i in shown]
     width_days = over_time["bin_s"] / 86_400
     bottom = [0] * len(starts)
-    for status, counts in status_order(over_time["by_status"]):
+    for status, all_counts in status_order(over_time["by_status"]):
+        counts = [all_counts[i] for i in shown]
         axes.bar(starts, counts, width=width_days, bottom=bottom, align="edge", label=status,
                  color=STATUS_COLOURS.get(status, OTHER_COLOUR), linewidth=0)  # fmt: skip
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
@@ -160,12 +164,20 @@ def _attempts(axes: Axes, data: dict[str, Any]) -> None:
     if not attempts:
         _nothing(axes, "no attempts recorded")
         return
-    xs = list(range(min(attempts), max(attempts) + 1))
-    counts = [attempts.get(x, 0) for x in xs]
-    colours = [STATUS_COLOURS["ok"] if x <= 1 else STATUS_COLOURS["invalid"] for x in xs]
+    values = list(range(min(attempts), max(attempts) + 1))
+    if len(values) > MAX_ATTEMPT_BARS:  # a few huge counts: only those seen, the tail as one
+        values = sorted(attempts)
+    labels = [str(x) for x in values[: MAX_ATTEMPT_BARS - 1]]
+    counts = [attempts.get(x, 0) for x in values[: MAX_ATTEMPT_BARS - 1]]
+    if len(values) >= MAX_ATTEMPT_BARS:
+        labels.append(f"{values[MAX_ATTEMPT_BARS - 1]}+")
+        counts.append(sum(attempts[x] for x in values[MAX_ATTEMPT_BARS - 1 :] if x in attempts))
+    colours = [STATUS_COLOURS["ok"] if label == "1" else STATUS_COLOURS["invalid"]
+               for label in labels]  # fmt: skip
+    xs = list(range(len(labels)))
     bars = axes.bar(xs, counts, color=colours, width=0.7)
     axes.bar_label(bars, labels=[f"{c:,}" if c else "" for c in counts], fontsize=8, padding=2)
-    axes.set_xticks(xs)
+    axes.set_xticks(xs, labels)
     axes.set_xlabel("attempts (HTTP requests) a result cost")
     axes.set_ylabel("results")
     axes.margins(y=0.15)

@@ -7,7 +7,7 @@ escaped by matplotlib.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
@@ -114,8 +114,7 @@ def _span(data: dict[str, Any]) -> str:
 
 def _rate(data: dict[str, Any]) -> tuple[str, str] | None:
     try:
-        first = datetime.fromisoformat(data["first_finished_at"])
-        last = datetime.fromisoformat(data["last_finished_at"])
+        first, last = (_utc(data[key]) for key in ("first_finished_at", "last_finished_at"))
     except (TypeError, ValueError):
         return None
     seconds = (last - first).total_seconds()
@@ -275,3 +274,9 @@ PAGE = """<!DOCTYPE html>
 </body>
 </html>
 """
+
+
+def _utc(stamp: str) -> datetime:
+    """An ISO 8601 time; one without a zone is taken as UTC (as `run` writes them)."""
+    moment = datetime.fromisoformat(stamp)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

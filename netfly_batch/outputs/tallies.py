@@ -18,6 +18,8 @@ from .read import stamp_us
 TIME_BIN_WIDTHS_S = (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 7200, 21600, 43200, 86400)
 MAX_TIME_BINS = 240
 
+MAX_VALUE = 1e12  # larger values (a hand-edited line) are counted as this one
+
 
 @dataclass(slots=True)
 class LogHistogram:
@@ -41,6 +43,9 @@ class LogHistogram:
         self.edges = [self.upper(k) for k in range(self.first, last + 1)]
 
     def add(self, value: float) -> None:
+        if value != value:  # NaN: no place on any scale
+            return
+        value = min(value, MAX_VALUE)
         self.count += 1
         if value > self.max:
             self.max = value
