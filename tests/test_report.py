@@ -192,9 +192,20 @@ def test_a_timeline_counts_every_result_in_any_order_and_form():
     assert [data["by_status"]["ok"][i] + data["by_status"]["error"][i] for i in (0, 1, 3)] == [
         3, 1, 1]  # fmt: skip
     assert sum(data["by_status"]["ok"]) + sum(data["by_status"]["error"]) == 6
-    assert timeline.per_minute == {"2026-01-01T10:00": 4, "2026-01-01T11:00": 1,
-                                   "2026-01-01T10:01": 1}  # fmt: skip
-    assert (timeline.first_at, timeline.last_at) == (stamps[0], stamps[4])
+    # 11:00:01+01:00 is 10:00:01 UTC: minutes, first and last go by time, not by text
+    assert timeline.per_minute == {"2026-01-01T10:00": 5, "2026-01-01T10:01": 1}
+    assert (timeline.first_at, timeline.last_at) == (stamps[0], stamps[5])
+
+
+def test_a_finished_at_that_is_no_time_counts_in_no_minute():
+    """Garbage in finished_at: counted as a result elsewhere, never as a minute or an end."""
+    timeline = Timeline()
+    for number in range(100):
+        timeline.add(f"garbage-{number:04d}-not-a-time", "ok")
+    timeline.add("2026-01-01T10:00:00.000Z", "ok")
+    timeline.close()
+    assert timeline.per_minute == {"2026-01-01T10:00": 1}
+    assert timeline.first_at == timeline.last_at == "2026-01-01T10:00:00.000Z"
 
 
 def test_results_are_counted_per_endpoint(tmp_path):
@@ -219,3 +230,21 @@ def test_results_are_counted_per_endpoint(tmp_path):
     }
     text = CliRunner().invoke(main, ["report", str(out)]).output
     assert "http://gpu0:8000: 2 ok, 1 error, mean 2.00 s" in text
+
+
+def test_many_error_groups_and_control_characters_in_the_terminal(tmp_path):
+    """Unique codes make many groups: the terminal lists 20 and says how many more; a
+    server's escape sequences and a line that is no result are shown safely, and named."""
+    out = tmp_path / "out.jsonl"
+    rows = [
+        Result(f"e{i}", "error", 1, None,
+               {"type": "http_error", "status": 400, "code": f"c{i}",
+                "message": "bad \x1b[31mred\x1b[0m"}, i).to_line()
+        for i in range(30)
+    ]  # fmt: skip
+    out.write_bytes(b"".join(rows) + b"{torn")
+    text = CliRunner().invoke(main, ["report", str(out)]).output
+    assert "... and 10 more groups" in text
+    assert "\x1b[31m" not in text
+    assert "bad ?[31mred?[0m" in text
+    assert f"1 lines are not results (skipped): {out}:31" in text

@@ -27,6 +27,7 @@ from ..errors import InputFileError
 Place = tuple[int, int]  # (file number, byte offset of the line)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+UNREADABLE_EXAMPLES = 3  # lines that are no result, named in reports
 MAX_STATUSES = 255  # distinct status strings kept apart; more are counted as "other"
 MICROSECOND = timedelta(microseconds=1)
 
@@ -89,6 +90,7 @@ class Selection:
     latest: dict[str, int] = field(default_factory=dict)  # id -> Entry
     invalid: dict[tuple[str, int], int] = field(default_factory=dict)  # (id, line) -> Entry
     unreadable_lines: int = 0
+    unreadable_examples: list[str] = field(default_factory=list)  # the first few, as file:line
     statuses: list[str] = field(default_factory=list)  # an Entry's status number -> status
     offsets: list[array[int]] = field(default_factory=list)  # per file: each line's offset
     identities: list[tuple[int, int]] = field(default_factory=list)  # per file: (device, inode)
@@ -203,6 +205,8 @@ def select_latest(sources: list[Path]) -> Selection:
                     record = None
                 if record is None or type(record) is not dict or text[-1:] != b"\n":
                     selection.unreadable_lines += 1
+                    if len(selection.unreadable_examples) < UNREADABLE_EXAMPLES:
+                        selection.unreadable_examples.append(f"{source}:{index + 1}")
                     continue
                 if type(prompt_id) is not str:
                     prompt_id = str(prompt_id)

@@ -45,6 +45,7 @@ class RunReport:
 
     files: int = 0
     unreadable_lines: int = 0
+    unreadable_examples: list[str] = field(default_factory=list)  # file:line of the first few
     by_status: Counter[str] = field(default_factory=Counter)
     errors: dict[tuple[str, Any, Any], ErrorGroup] = field(default_factory=dict)
     attempts: Counter[int] = field(default_factory=Counter)
@@ -84,6 +85,7 @@ class RunReport:
             },
             "left_to_do": self.left_to_do,
             "unreadable_lines": self.unreadable_lines,
+            "unreadable_examples": self.unreadable_examples,
             "error_groups": [
                 {
                     "type": t,
@@ -122,7 +124,7 @@ class RunReport:
             "cost_usd": self.cost(price_in, price_out),
             "first_finished_at": self.timeline.first_at,
             "last_finished_at": self.timeline.last_at,
-            "per_minute": dict(sorted(self.timeline.per_minute.items())),
+            "per_minute": self.timeline.per_minute,
             "over_time": self.timeline.bins.as_dict(),
             "models": dict(self.models.most_common()),
             "endpoints": {
@@ -154,7 +156,11 @@ def build_report(
     """Read `sources` (and `input_path`'s ids, as `--id-field id_field` reads them) into a
     `RunReport`."""
     selection = select_latest(sources)
-    report = RunReport(files=len(sources), unreadable_lines=selection.unreadable_lines)
+    report = RunReport(
+        files=len(sources),
+        unreadable_lines=selection.unreadable_lines,
+        unreadable_examples=selection.unreadable_examples,
+    )
     for line in selection.kept_lines(answered_ids_only_once=True):
         _add(report, orjson.loads(line))
     report.timeline.close()

@@ -16,6 +16,7 @@ from .report_text import endpoint_text, seconds_text
 
 INSTALL_HINT = "pip install 'netfly-batch[report]'"
 MAX_MESSAGE_CHARS = 300
+MAX_TABLE_GROUPS = 50  # error groups in the page's table; --json has every one
 
 
 def missing_extra() -> str | None:
@@ -129,6 +130,8 @@ def _error_table(data: dict[str, Any]) -> str:
     if not groups:
         return '<p class="empty">No errors.</p>'
     errors = sum(group["count"] for group in groups) or 1
+    more = len(groups) - MAX_TABLE_GROUPS
+    groups = groups[:MAX_TABLE_GROUPS]
     rows = "\n".join(
         f'<tr><td class="num">{g["count"]:,}</td><td class="num">{g["count"] / errors:.1%}</td>'
         f"<td><code>{escape(error_kind(g))}</code></td><td><code>{escape(g['example_id'])}</code>"
@@ -139,7 +142,9 @@ def _error_table(data: dict[str, Any]) -> str:
         '<div class="table-wrap"><table id="error-groups"><thead><tr><th class="num">results'
         '</th><th class="num">share</th><th>kind (type, HTTP status, code)</th><th>example id'
         f"</th><th>example message</th></tr></thead><tbody>\n{rows}\n</tbody></table></div>"
-    )
+        + (f'<p class="empty">... and {more:,} more groups (--json has every one).</p>'
+           if more > 0 else "")
+    )  # fmt: skip
 
 
 def _slowest_table(data: dict[str, Any]) -> str:
@@ -164,7 +169,9 @@ def _notes(data: dict[str, Any]) -> str:
         "exact value.",
     ]
     if data["unreadable_lines"]:
-        notes.append(f"{data['unreadable_lines']:,} lines were not results and were skipped.")
+        named = escape(", ".join(data["unreadable_examples"]))
+        notes.append(f"{data['unreadable_lines']:,} lines were not results and were skipped "
+                     f"({named}{', ...' if data['unreadable_lines'] > 3 else ''}).")  # fmt: skip
     return " ".join(notes)
 
 

@@ -3,6 +3,7 @@ when asked, and a compact chart of results per minute. Pure."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import click
@@ -10,6 +11,8 @@ import click
 BARS = " ▁▂▃▄▅▆▇█"
 CHART_WIDTH = 60
 STATUS_COLOURS = {"ok": "green", "error": "red", "invalid": "yellow"}
+MAX_GROUPS_SHOWN = 20  # error groups listed; --json has every one
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def render(data: dict[str, Any], colour: bool = False) -> str:
@@ -28,19 +31,25 @@ def render(data: dict[str, Any], colour: bool = False) -> str:
     if data["left_to_do"] is not None:
         lines.append(f"  {'to do':8} {data['left_to_do']:>9}  (input ids with no result)")
     if data["unreadable_lines"]:
-        lines.append(f"  {data['unreadable_lines']} lines are not results (skipped)")
+        lines.append(f"  {data['unreadable_lines']} lines are not results (skipped): "
+                     + ", ".join(data["unreadable_examples"])
+                     + (", ..." if data["unreadable_lines"] > len(data["unreadable_examples"])
+                        else ""))  # fmt: skip
     if data["error_groups"]:
         lines += ["", head("errors, largest group first")]
-        for group in data["error_groups"]:
+        groups = data["error_groups"]
+        for group in groups[:MAX_GROUPS_SHOWN]:
             kind = " ".join(
                 str(part)
                 for part in (group["type"], group["status"], group["code"])
                 if part is not None
             )
             lines.append(
-                f"  {group['count']:>9}  {kind}: e.g. {group['example_id']}: "
+                f"  {group['count']:>9}  {_plain(kind)}: e.g. {_plain(group['example_id'])}: "
                 f"{_short(group['example_message'])}"
             )
+        if len(groups) > MAX_GROUPS_SHOWN:
+            lines.append(f"  ... and {len(groups) - MAX_GROUPS_SHOWN} more groups (--json has all)")
     if data["attempts"]:
         spread = ", ".join(f"{k}: {v}" for k, v in data["attempts"].items())
         lines += ["", head("attempts"), f"  {spread}  ({data['retried_share']:.1%} needed a retry)"]
@@ -54,7 +63,9 @@ def render(data: dict[str, Any], colour: bool = False) -> str:
                 f"{name} {seconds_text(latency[name])}" for name in ("p50", "p90", "p99", "max")
             ),
             "  slowest: "
-            + ", ".join(f"{s['id']} ({seconds_text(s['elapsed_s'])})" for s in data["slowest"]),
+            + ", ".join(
+                f"{_plain(s['id'])} ({seconds_text(s['elapsed_s'])})" for s in data["slowest"]
+            ),
         ]
     if data["tokens"]:
         tokens = data["tokens"]
@@ -94,13 +105,13 @@ def chart(counts: list[int], width: int = CHART_WIDTH) -> str:
 def endpoint_text(url: str, item: dict[str, Any]) -> str:
     """`url: 120 ok, 2 error, mean 1.20 s`."""
     return (
-        f"{url}: {item['ok']:,} ok, {item['error']:,} error, "
+        f"{_plain(url)}: {item['ok']:,} ok, {item['error']:,} error, "
         f"mean {seconds_text(item['mean_elapsed_s'])}"
     )
 
 
 def _models(models: dict[str, int]) -> str:
-    return ", ".join(f"{model} ({count})" for model, count in models.items())
+    return ", ".join(f"{_plain(model)} ({count})" for model, count in models.items())
 
 
 def seconds_text(value: float | None) -> str:
@@ -110,6 +121,11 @@ def seconds_text(value: float | None) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
+def _plain(text: object) -> str:
+    """`text` with control characters (a server's escape sequences) shown as `?`."""
+    return _CONTROL.sub("?", str(text))
+
+
 def _short(text: str, limit: int = 100) -> str:
-    text = " ".join(text.split())
+    text = _plain(" ".join(str(text).split()))
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -127,42 +127,58 @@ class TimeBins:
 
 @dataclass(slots=True)
 class Timeline:
-    """When results finished: the first and last `finished_at`, results per minute
-    ("YYYY-MM-DDTHH:MM") and per time bin by status. Results of one second (in our own
-    `finished_at` form) are counted together and added once the second changes, so a
-    second's time is parsed once, not once per result; `close()` adds the last one."""
+    """When results finished: the first and last `finished_at` (as times, whatever their
+    zone), results per minute (UTC) and per time bin by status; a `finished_at` that is no
+    time counts for none of them. Results of one second (in our own `finished_at` form)
+    are counted together and added once the second changes, so a second's time is parsed
+    once, not once per result; `close()` adds the last one."""
 
-    per_minute: Counter[str] = field(default_factory=Counter)
+    per_minute_counts: Counter[int] = field(default_factory=Counter)  # minute since 1970
     bins: TimeBins = field(default_factory=TimeBins)
     first_at: str | None = None
     last_at: str | None = None
-    _second: str = ""  # the second being counted, and its results by status
-    _second_counts: Counter[str] = field(default_factory=Counter)
+    _first_us: int = 0
+    _last_us: int = 0
+    _second: str = ""  # the second being counted, its time, first and last stamp, counts
     _second_us: int = 0
+    _low: str = ""
+    _high: str = ""
+    _second_counts: Counter[str] = field(default_factory=Counter)
 
     def add(self, stamp: str, status: str) -> None:
-        """Count a result that finished at `stamp` (at least "YYYY-MM-DDTHH:MM")."""
-        if self.first_at is None or stamp < self.first_at:
-            self.first_at = stamp
-        if self.last_at is None or stamp > self.last_at:
-            self.last_at = stamp
+        """Count a result that finished at `stamp` (an ISO 8601 time)."""
         second = stamp[:19] if len(stamp) == 24 and stamp[23] == "Z" else stamp
         if second != self._second:
             self.close()
             self._second, self._second_us = second, stamp_us(stamp)
+            self._low = self._high = stamp
+        elif stamp < self._low:  # one second, one form: text order is time order
+            self._low = stamp
+        elif stamp > self._high:
+            self._high = stamp
         self._second_counts[status] += 1
 
     def close(self) -> None:
         """Add the second being counted."""
         counts = self._second_counts
-        if not counts:
+        at = self._second_us
+        if not counts or not at:
+            counts.clear()
             return
-        self.per_minute[self._second[:16]] += counts.total()
-        if self._second_us:
-            second = self._second_us // 1_000_000
-            for status, count in counts.items():
-                self.bins.add(second, status, count)
+        if self.first_at is None or at < self._first_us:
+            self.first_at, self._first_us = self._low, at
+        if self.last_at is None or at >= self._last_us:
+            self.last_at, self._last_us = self._high, at
+        self.per_minute_counts[at // 60_000_000] += counts.total()
+        second = at // 1_000_000
+        for status, count in counts.items():
+            self.bins.add(second, status, count)
         counts.clear()
+
+    @property
+    def per_minute(self) -> dict[str, int]:
+        """Results per minute ("YYYY-MM-DDTHH:MM", UTC), in time order."""
+        return {_iso(minute * 60)[:16]: n for minute, n in sorted(self.per_minute_counts.items())}
 
 
 def _iso(second: int) -> str:
