@@ -78,7 +78,10 @@ def test_the_latest_result_wins_by_time_then_by_file_and_line(tmp_path):
         + line("d", "ok", "2026-01-01T09:00:00.000Z", 4)
     )
     selection = select_latest([first, second])
-    statuses = {c.id: (c.status, c.place[0]) for c in selection.chosen(True)}
+    statuses = {
+        prompt_id: (selection.statuses[Entry.status(entry)], Entry.where(entry)[0])
+        for prompt_id, entry in selection.entries(True)
+    }
     assert statuses == {"a": ("ok", 0), "b": ("ok", 1), "c": ("ok", 0), "d": ("ok", 1)}
     assert selection.by_status() == {"ok": 4, "invalid": 1}
     assert selection.unreadable_lines == 1
@@ -87,9 +90,9 @@ def test_the_latest_result_wins_by_time_then_by_file_and_line(tmp_path):
         ("a", "ok"), ("c", "ok"), ("b", "ok"), ("d", "invalid"), ("d", "ok")]  # fmt: skip
     answered = [orjson.loads(text)["id"] for text in selection.kept_lines(True)]
     assert answered == ["a", "c", "b", "d"]
-    offsets = [c.place for c in selection.chosen()]
-    assert offsets == sorted(offsets)
-    assert first.read_bytes()[selection.chosen()[1].place[1] :].startswith(b'{"id":"c"')
+    places = list(selection.places("none"))
+    assert places == sorted(places)
+    assert first.read_bytes()[places[1][1] :].startswith(b'{"id":"c"')
 
 
 def test_a_line_appended_between_the_two_reads_is_left_for_next_time(tmp_path):
@@ -137,3 +140,20 @@ def test_a_flood_of_foreign_statuses_does_not_spill_into_other_fields(tmp_path):
     assert selection.statuses[Entry.status(selection.latest["k"])] == "other"
     assert Entry.line(selection.latest["k"]) == 7
     assert sum(selection.by_status().values()) == 301
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [("line", ["x", "z", "y"]), ("id", ["x", "y", "z"]), ("none", ["z", "y", "x"])],
+)
+def test_places_in_each_order(tmp_path, order, expected):
+    """Input line order (then file order), id order, or file order."""
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(line("z", "ok", None, 2) + line("y", "ok", None, 3) + line("x", "ok", None, 1))
+    selection = select_latest([out])
+    with open(out, "rb") as handle:
+        ids = []
+        for _, offset in selection.places(order):
+            handle.seek(offset)
+            ids.append(orjson.loads(handle.readline())["id"])
+    assert ids == expected

@@ -23,7 +23,7 @@ import orjson
 from ..errors import OutputError
 from ..wire.answer import Choice, Completion, ToolCall
 from .atomic import atomic_file
-from .read import Chosen, LineReader, select_latest
+from .read import LineReader, select_latest
 
 Format = Literal["openai-batch", "jsonl", "csv"]
 Sort = Literal["line", "id", "none"]
@@ -60,7 +60,7 @@ def export_results(
     report = ExportReport(
         by_status=selection.by_status(), unreadable_lines=selection.unreadable_lines
     )
-    chosen = _ordered(selection.chosen(answered_ids_only_once=True), sort)
+    places = selection.places(sort, answered_ids_only_once=True)
     with (
         LineReader(selection) as reader,
         atomic_file(target, "export") as out,
@@ -70,8 +70,8 @@ def export_results(
     ):
         write = _writer(fmt, out)
         write_error = None if errors_out is None else _writer(fmt, errors_out)
-        for item in chosen:
-            record = orjson.loads(reader.line_at(item.place))
+        for place in places:
+            record = orjson.loads(reader.line_at(place))
             if write_error is not None and _status_code(record) != 200:
                 write_error(record)
                 report.errors_written += 1
@@ -79,14 +79,6 @@ def export_results(
                 write(record)
                 report.written += 1
     return report
-
-
-def _ordered(chosen: list[Chosen], sort: Sort) -> list[Chosen]:
-    if sort == "line":
-        chosen.sort(key=lambda item: (item.line, item.place))
-    elif sort == "id":
-        chosen.sort(key=lambda item: (item.id, item.line))
-    return chosen
 
 
 def _writer(fmt: Format, handle: IO[bytes]) -> Callable[[dict[str, Any]], None]:

@@ -18,28 +18,19 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import orjson
 
 from ..errors import InputFileError
 
 Place = tuple[int, int]  # (file number, byte offset of the line)
+Order = Literal["line", "id", "none"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 UNREADABLE_EXAMPLES = 3  # lines that are no result, named in reports
 MAX_STATUSES = 255  # distinct status strings kept apart; more are counted as "other"
 MICROSECOND = timedelta(microseconds=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Chosen:
-    """One kept result: where its line is, and what sorting needs."""
-
-    id: str
-    status: str
-    line: int
-    place: Place
 
 
 class Entry:
@@ -110,11 +101,25 @@ class Selection:
             if not (answered_ids_only_once and prompt_id in self.latest):
                 yield prompt_id, entry
 
-    def chosen(self, answered_ids_only_once: bool = False) -> list[Chosen]:
-        """Every kept result, in file order (see `entries`)."""
-        kept = [self._chosen(i, e) for i, e in self.entries(answered_ids_only_once)]
-        kept.sort(key=lambda chosen: chosen.place)
-        return kept
+    def places(self, order: Order, answered_ids_only_once: bool = False) -> Iterator[Place]:
+        """Where each kept result's line is (see `entries`): by input `line` (then file
+        order), by id (then line), or in file order. Sorting holds one int per result
+        (one (id, int) pair for the id order), never the results."""
+        if order == "id":
+            by_id = sorted(self.entries(answered_ids_only_once),
+                           key=lambda item: (item[0], Entry.line(item[1])))  # fmt: skip
+            packed: Iterable[int] = (entry for _, entry in by_id)
+        else:
+            keys = [
+                (Entry.line(entry) << 64 if order == "line" else 0)
+                | (entry >> Entry.INDEX_AT) & ((1 << (Entry.INDEX_BITS + Entry.FILE_BITS)) - 1)
+                for _, entry in self.entries(answered_ids_only_once)
+            ]
+            keys.sort()
+            packed = (key << Entry.INDEX_AT for key in keys)  # file and index back in place
+        for entry in packed:
+            number, index = Entry.where(entry)
+            yield number, self.offsets[number][index]
 
     def kept_lines(self, answered_ids_only_once: bool = False) -> Iterator[bytes]:
         """Every kept result's line (newline included), in file order, read in one pass
@@ -153,11 +158,6 @@ class Selection:
         if self.invalid:
             counts["invalid"] = len(self.invalid)
         return counts
-
-    def _chosen(self, prompt_id: str, entry: int) -> Chosen:
-        number, index = Entry.where(entry)
-        place = (number, self.offsets[number][index])
-        return Chosen(prompt_id, self.statuses[Entry.status(entry)], Entry.line(entry), place)
 
 
 def open_result_file(path: Path) -> BinaryIO:
