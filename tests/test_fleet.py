@@ -332,6 +332,7 @@ def test_environment_variable_holds_several_urls(tmp_path: Path, replicas: Any) 
     assert result.exit_code == 0, result.output
     summary = orjson.loads(summary_path.read_bytes())
     assert [(e["url"], e["limit"]) for e in summary["endpoints"]] == [(one.url, 3), (two.url, 1)]
+    assert f"{one.url}: {one.answered} ok, 0 errors" in result.output  # the summary line
     assert summary["concurrency_limit"] == 4
     assert one.answered + two.answered == 20
 
@@ -556,3 +557,13 @@ def test_every_shard_worker_uses_every_endpoint(tmp_path: Path, replicas: Any) -
         assert one.answered > 0
         assert two.answered > 0
         one.answered = two.answered = 0
+
+
+def test_a_dry_run_names_every_endpoint(tmp_path: Path) -> None:
+    result = run_cli(
+        str(prompts(tmp_path, 2)), "-o", str(tmp_path / "out.jsonl"), "--dry-run",
+        "--base-url", "http://a:1,http://user:secret@b:2",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "http://a:1/v1/chat/completions, http://b:2/v1/chat/completions" in result.output
+    assert "secret" not in result.output

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import redact
+from ..http.endpoints import public_url
 from ..http.flow import estimate_input_tokens, output_limit
 from .inputs import InputFile, check_paths
 from .ledger import LedgerState, scan_into
@@ -67,7 +67,7 @@ class DryRunReport:
 async def dry_run(settings: RunSettings) -> DryRunReport:
     """Plan every line of INPUT against OUT (read only) and count."""
     check_paths(settings.input_path, settings.output_path)
-    report = DryRunReport(endpoint=", ".join(redact(e.url) for e in settings.endpoints))
+    report = DryRunReport(endpoint=", ".join(public_url(e.url) for e in settings.endpoints))
     state = LedgerState()
     # Blocking reads are fine here: nothing else runs on the loop during a dry run.
     if Path(settings.output_path).exists():  # noqa: ASYNC240
