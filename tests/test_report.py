@@ -248,3 +248,12 @@ def test_many_error_groups_and_control_characters_in_the_terminal(tmp_path):
     assert "\x1b[31m" not in text
     assert "bad ?[31mred?[0m" in text
     assert f"1 lines are not results (skipped): {out}:31" in text
+
+
+def test_the_minute_chart_shows_quiet_minutes_as_gaps():
+    """A pause in a run shows in the chart: minutes without results count 0."""
+    from netfly_batch.outputs.report_text import minute_counts
+
+    counts = minute_counts({"2026-01-01T10:00": 5, "2026-01-01T10:03": 2})
+    assert counts == [5, 0, 0, 2]
+    assert chart(counts).startswith("█  ")

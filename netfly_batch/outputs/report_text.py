@@ -4,6 +4,7 @@ when asked, and a compact chart of results per minute. Pure."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -11,6 +12,7 @@ import click
 BARS = " ▁▂▃▄▅▆▇█"
 CHART_WIDTH = 60
 STATUS_COLOURS = {"ok": "green", "error": "red", "invalid": "yellow"}
+MAX_FILLED_MINUTES = 60 * 24 * 92  # a chart over more than a quarter skips empty minutes
 MAX_GROUPS_SHOWN = 20  # error groups listed; --json has every one
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
@@ -81,7 +83,7 @@ def render(data: dict[str, Any], colour: bool = False) -> str:
             "",
             head("time"),
             f"  {data['first_finished_at']} .. {data['last_finished_at']}",
-            f"  results a minute: {chart(list(data['per_minute'].values()))}",
+            f"  results a minute: {chart(minute_counts(data['per_minute']))}",
             "  models: " + _models(data["models"]),
         ]
     if data["endpoints"]:
@@ -100,6 +102,24 @@ def chart(counts: list[int], width: int = CHART_WIDTH) -> str:
     bars = "".join(BARS[round(value / peak * (len(BARS) - 1))] for value in groups)
     per = "minute" if size == 1 else f"{size} minutes"
     return f"{bars}  (peak {peak} a {per})"
+
+
+def minute_counts(per_minute: dict[str, int]) -> list[int]:
+    """Results of each minute from the first to the last, the empty ones as 0 (kept
+    sparse when that span is longer than `MAX_FILLED_MINUTES`)."""
+    try:
+        minutes = {_minute(stamp): count for stamp, count in per_minute.items()}
+    except ValueError:
+        return list(per_minute.values())
+    if not minutes or max(minutes) - min(minutes) > MAX_FILLED_MINUTES:
+        return list(per_minute.values())
+    return [minutes.get(m, 0) for m in range(min(minutes), max(minutes) + 1)]
+
+
+def _minute(stamp: str) -> int:
+    """ "YYYY-MM-DDTHH:MM" (UTC) as minutes since 1970."""
+    moment = datetime.fromisoformat(stamp).replace(tzinfo=UTC)
+    return int(moment.timestamp()) // 60
 
 
 def endpoint_text(url: str, item: dict[str, Any]) -> str:
