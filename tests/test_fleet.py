@@ -175,9 +175,13 @@ def test_fleet_balances_by_speed_and_routes_around_a_dying_replica(
     assert sum(entry["ok"] for entry in stats.values()) == count
 
 
-@pytest.mark.parametrize("retry_after", [True, False], ids=["retry-after", "no-header"])
+@pytest.mark.parametrize(
+    ("retry_after", "adaptive"),
+    [(True, False), (False, False), (True, True)],
+    ids=["retry-after", "no-header", "adaptive"],
+)
 def test_a_429_storm_on_one_replica_leaves_the_others_at_full_speed(
-    tmp_path: Path, replicas: Any, retry_after: bool
+    tmp_path: Path, replicas: Any, retry_after: bool, adaptive: bool
 ) -> None:
     storm = replicas("storm", 0.0, storm=True)
     if not retry_after:
@@ -190,6 +194,7 @@ def test_a_429_storm_on_one_replica_leaves_the_others_at_full_speed(
         str(prompts(tmp_path, count)), "-o", str(out), "-c", "3",
         "--base-url", f"{storm.url},{first.url} {second.url}",
         "--summary-json", str(summary_path), "--retry-wait", "1",
+        *(["--adaptive"] if adaptive else []),
     )  # fmt: skip
     wall = time.monotonic() - started
     assert result.exit_code == 0, result.output
@@ -201,7 +206,10 @@ def test_a_429_storm_on_one_replica_leaves_the_others_at_full_speed(
     assert storm.requests <= 9  # it rests after each 429: a few tries, not one per prompt
     # 60 prompts at 6 in flight, 50 ms each: 0.5 s; no prompt waited out the storm's rest.
     assert wall < 3.0
-    stats = {e["url"]: e for e in orjson.loads(summary_path.read_bytes())["endpoints"]}
+    summary = orjson.loads(summary_path.read_bytes())
+    if adaptive:  # only the storm's own limit was halved: 1 + 3 + 3 in force at the end
+        assert summary["concurrency_limit"] == 7
+    stats = {e["url"]: e for e in summary["endpoints"]}
     assert stats[storm.url]["rate_limited"] == storm.requests
     assert stats[storm.url]["ok"] == 0
     assert stats[first.url]["ok"] + stats[second.url]["ok"] == count
