@@ -23,10 +23,10 @@ import orjson
 from ..errors import OutputError
 from ..wire.answer import Choice, Completion, ToolCall
 from .atomic import atomic_file
-from .read import LineReader, select_latest
+from .read import LineReader, Order, select_latest
 
 Format = Literal["openai-batch", "jsonl", "csv"]
-Sort = Literal["line", "id", "none"]
+Sort = Order  # the order of lines written: input line, id, or as in the files
 FORMATS: tuple[Format, ...] = ("openai-batch", "jsonl", "csv")
 SORTS: tuple[Sort, ...] = ("line", "id", "none")
 CSV_COLUMNS = (
