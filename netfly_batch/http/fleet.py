@@ -199,19 +199,21 @@ class Fleet:
         untried one is up, else the one that just failed."""
         if not tried:
             return ()
-        if any(not member.down and member not in tried for member in self.members):
-            return tuple(tried)
-        return (tried[-1],)
+        return tuple(tried) if self._untried_up(tried) else (tried[-1],)
 
     def _wait_before(self, number: int, error: BaseException | None, tried: list[Member]) -> float:
         """No wait when a member this request has not tried is up (the retry goes
         there); else the backoff (a Retry-After rests the member that sent it, not the
         request)."""
-        if any(not member.down and member not in tried for member in self.members):
+        if self._untried_up(tried):
             return 0.0
         if isinstance(error, HTTPStatusError):
             error = None
         return wait_before(number, error, self.retry)
+
+    def _untried_up(self, tried: list[Member]) -> bool:
+        """Some member that is up has not been tried by this request."""
+        return any(not member.down and member not in tried for member in self.members)
 
     # Routing: who gets the next attempt.
 
