@@ -69,6 +69,7 @@ class BatchRun:
             ),
             on_trip=self._on_trip,
         )
+        self._flows = [self.flow]  # where the counters come from: the fleet's, if any
 
     async def run(self) -> RunOutcome:
         """Do the work that is left; never raises for a failed request."""
@@ -89,6 +90,7 @@ class BatchRun:
             lines = self.input.lines(loop)
             if self.settings.fleet:
                 self._fleet = self._make_fleet()
+                self._flows = [member.flow for member in self._fleet.members]
             bar = self._bar = ProgressBar(
                 self._estimate_total(),
                 self._progress_enabled(),
@@ -235,18 +237,13 @@ class BatchRun:
         counters = self.counters
         if self._planner is not None:
             counters.redone_changed = self._planner.redone_changed
-        if self._fleet is None:
-            flow = self.flow
-            counters.attempts = flow.attempts
-            counters.rate_limited = flow.rate_limited
-            counters.invalid_output_attempts = flow.invalid_output
-            counters.concurrency_limit = flow.current_limit
-            return
-        flows = [member.flow for member in self._fleet.members]
-        counters.attempts = sum(flow.attempts for flow in flows)
-        counters.rate_limited = sum(flow.rate_limited for flow in flows)
-        counters.invalid_output_attempts = sum(flow.invalid_output for flow in flows)
-        counters.concurrency_limit = sum(flow.current_limit for flow in flows)
+        counters.attempts = counters.rate_limited = counters.invalid_output_attempts = 0
+        counters.concurrency_limit = 0
+        for flow in self._flows:  # one, or one per endpoint of a fleet
+            counters.attempts += flow.attempts
+            counters.rate_limited += flow.rate_limited
+            counters.invalid_output_attempts += flow.invalid_output
+            counters.concurrency_limit += flow.current_limit
 
     def _record_invalid(self, line: InvalidLine) -> None:
         error = {"type": "invalid_line", "message": f"line {line.line_no}: {line.reason}"}
