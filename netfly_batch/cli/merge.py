@@ -11,6 +11,7 @@ from .process import (
     EXIT_OK,
     EXIT_SOME_FAILED,
     exit_3_on_file_errors,
+    prompts_file,
     result_files,
     status_counts,
 )
@@ -27,19 +28,7 @@ from .process import (
     metavar="MERGED",
     help="Where to write the merged results (atomically).",
 )
-@click.option(
-    "--input",
-    "input_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="The prompts file: report its ids that no OUT answers (then exit 6).",
-)
-@click.option(
-    "--id-field",
-    default=None,
-    metavar="NAME",
-    help="With --input: each line's id is this key, as `run --id-field` read it.",
-)
+@prompts_file("report its ids that no OUT answers (then exit 6).")
 def merge(
     sources: tuple[str, ...], target: str, input_path: str | None, id_field: str | None
 ) -> None:

@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import Any, TypeVar
 
 import click
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1  # some results are "error" or "invalid"
@@ -61,6 +62,28 @@ def fail(message: str) -> None:
 result_files = click.argument(
     "sources", metavar="OUT...", nargs=-1, required=True, type=click.Path(dir_okay=False)
 )
+
+
+def prompts_file(purpose: str) -> Callable[[F], F]:
+    """`--input IN` (the prompts file, for `purpose`) and `--id-field NAME`, as `merge` and
+    `report` take them."""
+
+    def add(command: F) -> F:
+        command = click.option(
+            "--id-field",
+            default=None,
+            metavar="NAME",
+            help="With --input: each line's id is this key, as `run --id-field` read it.",
+        )(command)
+        return click.option(
+            "--input",
+            "input_path",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help=f"The prompts file: {purpose}",
+        )(command)
+
+    return add
 
 
 @contextlib.contextmanager

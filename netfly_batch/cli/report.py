@@ -13,6 +13,7 @@ from .process import (
     GC_YOUNG_THRESHOLD,
     exit_3_on_file_errors,
     fail,
+    prompts_file,
     result_files,
 )
 
@@ -36,19 +37,7 @@ from .process import (
     help="Also write one self-contained HTML page with charts to FILE (needs the `report` "
     "extra: pip install 'netfly-batch[report]').",
 )
-@click.option(
-    "--input",
-    "input_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="The prompts file: count its ids with no result yet (work left).",
-)
-@click.option(
-    "--id-field",
-    default=None,
-    metavar="NAME",
-    help="With --input: each line's id is this key, as `run --id-field` read it.",
-)
+@prompts_file("count its ids with no result yet (work left).")
 @click.option(
     "--price-in",
     type=click.FloatRange(0),
