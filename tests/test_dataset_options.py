@@ -105,3 +105,18 @@ def test_merge_and_report_read_a_datasets_ids_as_the_run_did(tmp_path):
     merge = CliRunner().invoke(main, ["merge", str(out), "-o", str(merged), "--input", str(data),
                                       "--id-field", "uid"])  # fmt: skip
     assert merge.exit_code == 0, merge.output
+
+
+def test_line_ids_are_the_ids_a_run_gives_every_line():
+    """`line_ids` (merge/report --input) reads ids cheaply; on every odd line it agrees
+    with the run's own reader, with and without --id-field."""
+    from netfly_batch.batch.prompts import PromptReader, line_ids
+
+    lines = [b'\xef\xbb\xbf{"id":"bom","prompt":"x"}', b'{"id":"a","prompt":"x"}', b"",
+             b"not json", b"[1]", b'{"prompt":"no id"}', b'{"id":"a","prompt":"again"}',
+             b'{"id":1.5,"prompt":"x"}', b'{"id":"","prompt":"x"}', b'{"custom_id":"c"}',
+             b'{"id":7}', b'{"uid":5,"title":"t"}', b'{"title":"no uid"}', b'{"uid":true}',
+             b"\xff\xfe", b"   "]  # fmt: skip
+    for field in (None, "uid"):
+        expected = [item.id for item in PromptReader(id_field=field).read(lines)]
+        assert list(line_ids(lines, field)) == expected

@@ -234,9 +234,12 @@ def line_ids(lines: Iterable[bytes], id_field: str | None = None) -> Iterator[st
     """The id a run gives each non-blank line, valid or not (a dataset line that only a
     template makes a prompt has its id too): what `merge --input` and `report --input`
     hold OUT against."""
-    for item in PromptReader(id_field=id_field).read(lines):
-        if item is not WAIT:
-            yield item.id  # type: ignore[union-attr]  # not WAIT: an Item
+    for line_no, raw in enumerate(lines, start=1):
+        prompt_id = _quick_id(raw, line_no, id_field)  # a valid line's id, as the run's
+        if prompt_id is not None:
+            yield prompt_id
+        elif raw.strip():  # an invalid line: its report carries the line number
+            yield str(line_no)
 
 
 def settle_repeats(
