@@ -575,3 +575,17 @@ def test_a_dry_run_names_every_endpoint(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "http://a:1/v1/chat/completions, http://b:2/v1/chat/completions" in result.output
     assert "secret" not in result.output
+
+
+async def test_rate_limits_are_per_endpoint() -> None:
+    """--rpm is a bucket per endpoint: one endpoint's spent budget holds up only its own."""
+    group = fleet(None, None, rpm=60)  # one request a second each, none saved up
+    try:
+        first, second = group.members
+        started = await first.flow.enter(0)
+        first.flow.leave(started, None, None)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(first.flow.enter(0), 0.2)  # its budget is spent...
+        await asyncio.wait_for(second.flow.enter(0), 0.2)  # ...the other's is not
+    finally:
+        await group.close()
