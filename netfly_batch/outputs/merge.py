@@ -1,7 +1,7 @@
 """`netfly-batch merge`: the union of several OUT files, one line per id, written atomically.
 
 The latest result per id wins and invalid results are kept once each (`read.py`):
-memory holds one small entry per id, never the results.
+memory holds one packed int per id, never the results.
 """
 
 from __future__ import annotations
